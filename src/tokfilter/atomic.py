@@ -1,0 +1,63 @@
+"""Atomic file writes: write to a temporary file in the same directory, fsync, then rename.
+
+A reader never sees a half-written file under the final name, and a killed job leaves only `.tmp-*` files, which
+later runs ignore and clean up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_path(final: str | Path, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path next to `final`; on success rename it onto `final`, on error delete it."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{final.name}-", suffix=suffix, dir=final.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, final)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes(final: str | Path, data: bytes) -> None:
+    with atomic_path(final) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(final: str | Path, text: str) -> None:
+    write_bytes(final, text.encode("utf-8"))
+
+
+def write_json(final: str | Path, obj: Any, indent: int | None = 2) -> None:
+    write_text(final, json.dumps(obj, indent=indent, sort_keys=False) + "\n")
+
+
+def save_npy(final: str | Path, array: np.ndarray) -> None:
+    """Save an array as .npy atomically (the temp name keeps the .npy suffix so numpy does not append one)."""
+    with atomic_path(final, suffix=".npy") as tmp:
+        np.save(tmp, array, allow_pickle=False)
+
+
+def clean_temporaries(directory: str | Path) -> int:
+    """Remove `.tmp-*` leftovers of killed writers in `directory`; returns how many were removed."""
+    removed = 0
+    for leftover in Path(directory).glob(".tmp-*"):
+        leftover.unlink(missing_ok=True)
+        removed += 1
+    return removed
