@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "tokfilter.corpus.cli",
     "tokfilter.tokenizer.cli",
     "tokfilter.shards.cli",
+    "tokfilter.train.cli",
     "tokfilter.demo",
 ]
 

@@ -1,0 +1,261 @@
+"""Training batches from token shards, with document / token-mask / token-removal filtering applied at load time.
+
+Shards store per-token p(forget) scores, never decisions; everything here turns scores into decisions on the fly, so
+a new threshold, noise rate or delay needs no re-annotation (PAPER.md, "Filtering during pretraining").
+
+Modes (a batch is `(input_ids, targets)`, targets = -100 where no loss is taken; DESIGN.md "Training batches"):
+  none      the token stream as is;
+  document  documents whose aggregate score passes `doc_threshold` are dropped from the stream entirely (aggregate:
+            the mean token score, or the fraction of tokens whose score >= `threshold`);
+  mask      targets = -100 wherever the *target* token (the one being predicted) is forget; inputs unchanged;
+  remove    as mask, and forget tokens in the input are replaced by the `<|hidden|>` id.
+A token is forget when score >= threshold. End-of-text tokens are never forget: they are structure, and hiding one
+would merge two documents. Label noise flips each token decision (each document decision in `document` mode) with
+probability r; the flip is a hash of (seed, shard, position), so it is the same whichever order data is read in.
+A delayed start (`delay` > 0) is handled by the caller passing `filtered=False` until the delay has passed.
+
+Sampling: `random` draws windows of seq_len+1 tokens uniformly over all window starts of the (kept) stream;
+`sequential` packs the stream in order, wrapping around at the end. Documents are separated by their eot token.
+Every rank draws the same global batch from the same RNG and keeps rows rank::world, so a run's data depends only on
+the seed and the global batch size, not on the number of processes. `state_dict()` (RNG state + cursor) is JSON;
+restoring it continues the identical batch sequence.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from tokfilter.errors import UserError
+from tokfilter.shards import ShardSet
+
+IGNORE_INDEX = -100
+MODES = ("none", "document", "mask", "remove")
+
+# ----- pure functions (numpy in, numpy out) -----
+
+_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def hash_uniform(seed: int, stream: int, positions: np.ndarray) -> np.ndarray:
+    """Deterministic uniforms in [0, 1) keyed on (seed, stream, position): splitmix64 finalizer."""
+    with np.errstate(over="ignore"):
+        z = (np.asarray(positions, dtype=np.uint64) + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
+        z ^= np.uint64((seed * 0x632BE59BD9B4E019 + stream * 0x85EBCA77C2B2AE63 + 1) & 0xFFFFFFFFFFFFFFFF)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def token_labels(scores: np.ndarray, threshold: float, noise: float = 0.0, seed: int = 0, stream: int = 0,
+                 positions: np.ndarray | None = None) -> np.ndarray:
+    """Forget decisions: score >= threshold, each flipped with probability `noise` (keyed on position)."""
+    labels = np.asarray(scores, dtype=np.float32) >= threshold
+    if noise > 0:
+        if positions is None:
+            positions = np.arange(len(labels))
+        labels ^= hash_uniform(seed, stream, positions) < noise
+    return labels
+
+
+def make_example(window: np.ndarray, forget: np.ndarray | None, mode: str, hidden_id: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """One training row from seq_len+1 tokens and their forget decisions.
+
+    targets[t] = window[t+1], set to -100 where forget[t+1] (mask is keyed on the target token); in `remove`
+    mode input_ids[t] = hidden_id where forget[t]. `none` and `document` ignore `forget`.
+    """
+    x = window[:-1].astype(np.int64)
+    y = window[1:].astype(np.int64)
+    if mode in ("mask", "remove") and forget is not None:
+        y[forget[1:]] = IGNORE_INDEX
+        if mode == "remove":
+            x[forget[:-1]] = hidden_id
+    return x, y
+
+
+def document_scores(scores: np.ndarray, doc_ends: np.ndarray, aggregate: str, threshold: float) -> np.ndarray:
+    """Per-document aggregate of token scores (eot included): `mean` score or `frac` of tokens >= threshold."""
+    ends = np.asarray(doc_ends, dtype=np.int64)
+    if len(ends) == 0:
+        return np.zeros(0, dtype=np.float64)
+    starts = np.concatenate([[0], ends[:-1]])
+    if aggregate == "mean":
+        values = np.asarray(scores, dtype=np.float64)
+    elif aggregate == "frac":
+        values = (np.asarray(scores, dtype=np.float32) >= threshold).astype(np.float64)
+    else:
+        raise ValueError(f"unknown document aggregate {aggregate!r}")
+    sums = np.add.reduceat(values, starts) if len(values) else np.zeros(len(ends))
+    return sums / np.maximum(ends - starts, 1)
+
+
+def documents_to_drop(doc_scores: np.ndarray, doc_threshold: float, noise: float = 0.0, seed: int = 0,
+                      stream: int = 0) -> np.ndarray:
+    """Documents whose aggregate >= doc_threshold, each decision flipped with probability `noise`."""
+    drop = np.asarray(doc_scores) >= doc_threshold
+    if noise > 0:
+        drop ^= hash_uniform(seed, stream + (1 << 20), np.arange(len(drop))) < noise
+    return drop
+
+
+# ----- views of one shard: the raw stream, or the stream of kept documents -----
+
+
+class _RawView:
+    """A shard's token stream as stored."""
+
+    def __init__(self, tokens: np.ndarray):
+        self.tokens = tokens
+        self.length = len(tokens)
+
+    def read(self, start: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Tokens [start, start+n) and their raw positions."""
+        return np.asarray(self.tokens[start:start + n]), np.arange(start, start + n, dtype=np.int64)
+
+    def from_raw(self, raw: int) -> int:
+        return raw
+
+
+class _KeptView:
+    """A shard's stream with dropped documents cut out, read without materialising it."""
+
+    def __init__(self, tokens: np.ndarray, doc_ends: np.ndarray, drop: np.ndarray):
+        ends = np.asarray(doc_ends, dtype=np.int64)
+        starts = np.concatenate([[0], ends[:-1]])
+        keep = ~drop
+        self.tokens = tokens
+        self.doc_starts, self.doc_ends, self.keep = starts, ends, keep
+        self.kept_starts, self.kept_ends = starts[keep], ends[keep]
+        self.kept_cum = np.concatenate([[0], np.cumsum(self.kept_ends - self.kept_starts)])  # kept tokens before
+        self.length = int(self.kept_cum[-1])
+
+    def read(self, start: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        k = int(np.searchsorted(self.kept_cum, start, side="right")) - 1
+        pieces, positions, need, offset = [], [], n, start - int(self.kept_cum[k])
+        while need > 0 and k < len(self.kept_starts):
+            a = int(self.kept_starts[k]) + offset
+            b = min(int(self.kept_ends[k]), a + need)
+            pieces.append(np.asarray(self.tokens[a:b]))
+            positions.append(np.arange(a, b, dtype=np.int64))
+            need -= b - a
+            k, offset = k + 1, 0
+        return np.concatenate(pieces), np.concatenate(positions)
+
+    def from_raw(self, raw: int) -> int:
+        """Kept-stream offset of raw offset `raw` (the next kept token at or after it)."""
+        d = int(np.searchsorted(self.doc_ends, raw, side="right"))
+        if d >= len(self.doc_ends):
+            return self.length
+        kept_before = int(self.kept_cum[np.count_nonzero(self.keep[:d])])
+        return kept_before + (raw - int(self.doc_starts[d]) if self.keep[d] else 0)
+
+
+# ----- the batch source -----
+
+
+class BatchSource:
+    """Global batches of (input_ids, targets) over a ShardSet with one filtering mode; this rank's rows only."""
+
+    def __init__(self, shards: ShardSet, seq_len: int, batch_size: int, mode: str = "none",
+                 score_name: str = "forget", threshold: float = 0.5, doc_threshold: float = 0.5,
+                 doc_aggregate: str = "mean", noise: float = 0.0, sampling: str = "random", seed: int = 0,
+                 rank: int = 0, world_size: int = 1):
+        if mode not in MODES:
+            raise UserError(f"filter mode {mode!r} is not one of {', '.join(MODES)}")
+        if sampling not in ("random", "sequential"):
+            raise UserError(f"sampling {sampling!r} is not 'random' or 'sequential'")
+        if batch_size % world_size:
+            raise UserError(f"batch_size {batch_size} is not divisible by the {world_size} processes")
+        if mode != "none" and not shards.has_scores(score_name):
+            raise UserError(f"{shards.dir}: no '{score_name}' scores for filter mode {mode!r} "
+                            f"(run `tokfilter annotate --name {score_name}` or pick another filter.scores)")
+        self.shards, self.seq_len, self.batch_size = shards, seq_len, batch_size
+        self.mode, self.score_name, self.threshold = mode, score_name, threshold
+        self.noise, self.sampling, self.seed = noise, sampling, seed
+        self.rank, self.world_size = rank, world_size
+        self.eot_id, self.hidden_id = shards.eot_id, shards.hidden_id
+        tokens = [shards.tokens(i) for i in range(shards.num_shards)]
+        self.raw_views = [_RawView(t) for t in tokens]
+        self.scores = [shards.scores(i, score_name) for i in range(shards.num_shards)] if mode != "none" else None
+        self.kept_views = None
+        self.dropped_tokens = 0
+        if mode == "document":
+            self.kept_views = []
+            for i, t in enumerate(tokens):
+                ends = shards.doc_ends(i)
+                drop = documents_to_drop(document_scores(self.scores[i], ends, doc_aggregate, threshold),
+                                         doc_threshold, noise, seed, stream=i)
+                view = _KeptView(t, ends, drop)
+                self.dropped_tokens += len(t) - view.length
+                self.kept_views.append(view)
+        if sum(max(v.length - seq_len, 0) for v in self._views(True)) == 0:
+            raise UserError(f"{shards.dir}: fewer than seq_len+1 = {seq_len + 1} tokens to train on after filtering")
+        self.rng = np.random.default_rng(seed)
+        self.cursor = {"view": "raw", "shard": 0, "offset": 0, "epoch": 0}
+
+    def _views(self, filtered: bool) -> list:
+        return self.kept_views if (filtered and self.kept_views is not None) else self.raw_views
+
+    def filtered_fraction(self) -> float:
+        """Fraction of training-corpus tokens the filter removes (dropped documents, or tokens labelled forget)."""
+        total = self.shards.num_tokens
+        if self.mode == "none" or total == 0:
+            return 0.0
+        if self.mode == "document":
+            return self.dropped_tokens / total
+        flagged = 0
+        for i, view in enumerate(self.raw_views):
+            for a in range(0, view.length, 1 << 22):
+                flagged += int(self._forget(i, np.arange(a, min(a + (1 << 22), view.length))).sum())
+        return flagged / total
+
+    def _forget(self, shard: int, positions: np.ndarray) -> np.ndarray:
+        labels = token_labels(self.scores[shard][positions], self.threshold, self.noise, self.seed, shard, positions)
+        labels &= np.asarray(self.raw_views[shard].tokens[positions]) != self.eot_id
+        return labels
+
+    def _window_starts(self, filtered: bool, n: int) -> list[tuple[int, int]]:
+        views, T = self._views(filtered), self.seq_len
+        if self.sampling == "random":
+            counts = np.array([max(v.length - T, 0) for v in views], dtype=np.int64)
+            cum = np.cumsum(counts)
+            picks = self.rng.integers(0, int(cum[-1]), size=n)
+            shard_of = np.searchsorted(cum, picks, side="right")
+            return [(int(s), int(p - (cum[s] - counts[s]))) for s, p in zip(shard_of, picks, strict=True)]
+        view_name = "kept" if views is self.kept_views else "raw"
+        if self.cursor["view"] != view_name:  # delayed document filtering switches streams: keep the position
+            s = self.cursor["shard"]
+            self.cursor.update(view=view_name, offset=views[s].from_raw(self.cursor["offset"]))
+        out = []
+        for _ in range(n):
+            s, o = self.cursor["shard"], self.cursor["offset"]
+            while o + T + 1 > views[s].length:
+                s, o = s + 1, 0
+                if s == len(views):
+                    s, self.cursor["epoch"] = 0, self.cursor["epoch"] + 1
+            out.append((s, o))
+            self.cursor["shard"], self.cursor["offset"] = s, o + T
+        return out
+
+    def next_batch(self, filtered: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """This rank's rows of the next global batch; `filtered=False` (delayed start) trains on the raw stream."""
+        starts = self._window_starts(filtered, self.batch_size)
+        views = self._views(filtered)
+        mode = self.mode if filtered else "none"
+        xs, ys = [], []
+        for s, o in starts[self.rank::self.world_size]:
+            window, positions = views[s].read(o, self.seq_len + 1)
+            forget = self._forget(s, positions) if mode in ("mask", "remove") else None
+            x, y = make_example(window, forget, mode, self.hidden_id)
+            xs.append(x)
+            ys.append(y)
+        return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
+
+    def state_dict(self) -> dict:
+        return {"rng": self.rng.bit_generator.state, "cursor": dict(self.cursor)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        self.cursor = dict(state["cursor"])

@@ -1,0 +1,146 @@
+"""Filtering functions and the batch source: masking keyed on targets, removal, documents, noise, resume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tokfilter.model import GPT, GPTConfig
+from tokfilter.train.data import (
+    IGNORE_INDEX,
+    BatchSource,
+    document_scores,
+    documents_to_drop,
+    hash_uniform,
+    make_example,
+    token_labels,
+)
+
+HIDDEN = 99
+
+
+def test_mask_is_keyed_on_targets():
+    window = np.array([10, 11, 12, 13, 14, 15])
+    forget = np.array([False, False, True, True, False, False])  # tokens 12 and 13 are forget
+    x, y = make_example(window, forget, "mask", HIDDEN)
+    assert x.tolist() == [10, 11, 12, 13, 14]  # inputs untouched
+    # target t is window[t+1]: positions predicting 12 (t=1) and 13 (t=2) are masked, nothing else
+    assert y.tolist() == [11, IGNORE_INDEX, IGNORE_INDEX, 14, 15]
+
+
+def test_remove_masks_targets_and_hides_exactly_the_labelled_inputs():
+    window = np.array([10, 11, 12, 13, 14, 15])
+    forget = np.array([True, False, True, True, False, True])
+    x, y = make_example(window, forget, "remove", HIDDEN)
+    assert x.tolist() == [HIDDEN, 11, HIDDEN, HIDDEN, 14]
+    assert y.tolist() == [11, IGNORE_INDEX, IGNORE_INDEX, 14, IGNORE_INDEX]
+    labelled_inputs = forget[:-1]
+    assert np.array_equal(x == HIDDEN, labelled_inputs)
+    assert np.array_equal(x[~labelled_inputs], window[:-1][~labelled_inputs])
+
+
+def test_masked_positions_contribute_no_loss_and_no_gradient():
+    """On a real model: changing the logits of masked positions' targets cannot change the loss."""
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=128, n_layer=1, n_head=2, d_model=32, seq_len=16))
+    window = np.arange(17) % 100
+    forget = np.zeros(17, dtype=bool)
+    forget[[3, 7, 8]] = True
+    for mode in ("mask", "remove"):
+        x, y = make_example(window, forget, mode, HIDDEN)
+        per_pos = model(torch.from_numpy(x)[None], torch.from_numpy(y)[None], reduction="none")[0]
+        assert torch.nonzero(per_pos == 0).flatten().tolist() == [2, 6, 7]  # targets 3, 7, 8
+        y2 = y.copy()
+        y2[[2, 6, 7]] = [5, 6, 7]  # unmasking must change the loss: the mask is what removed them
+        full = model(torch.from_numpy(x)[None], torch.from_numpy(y2)[None], reduction="none")[0]
+        assert bool((full[[2, 6, 7]] > 0).all())
+
+
+def test_none_and_document_ignore_token_labels():
+    window = np.arange(6)
+    forget = np.ones(6, dtype=bool)
+    for mode in ("none", "document"):
+        x, y = make_example(window, forget, mode, HIDDEN)
+        assert (y != IGNORE_INDEX).all() and (x != HIDDEN).all()
+
+
+def test_all_masked_batch_has_zero_loss_and_finite_gradients():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=64, n_layer=2, n_head=2, d_model=32, seq_len=8))
+    x = torch.randint(0, 64, (2, 8))
+    loss = model(x, torch.full((2, 8), IGNORE_INDEX))
+    loss.backward()
+    assert loss.item() == 0.0
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_document_aggregates_and_noise_are_deterministic():
+    scores = np.array([0.9, 0.9, 0.0, 0.1, 0.1, 0.6, 0.0], dtype=np.float16)
+    ends = np.array([3, 5, 7])
+    assert np.allclose(document_scores(scores, ends, "mean", 0.5), [0.6, 0.1, 0.3], atol=1e-3)
+    assert np.allclose(document_scores(scores, ends, "frac", 0.5), [2 / 3, 0, 0.5])
+    assert documents_to_drop(document_scores(scores, ends, "frac", 0.5), 0.5).tolist() == [True, False, True]
+    u = hash_uniform(3, 1, np.arange(100000))
+    assert 0 <= u.min() and u.max() < 1 and abs(u.mean() - 0.5) < 0.01
+    assert np.array_equal(u[500:600], hash_uniform(3, 1, np.arange(500, 600)))  # keyed on position
+    labels = token_labels(np.zeros(100000, np.float16), 0.5, noise=0.2, seed=3)
+    assert abs(labels.mean() - 0.2) < 0.01
+    assert not np.array_equal(labels, token_labels(np.zeros(100000, np.float16), 0.5, noise=0.2, seed=4))
+
+
+def test_batch_source_filters_from_scores(spliced_shards):
+    train, _ = spliced_shards
+    src = BatchSource(train, seq_len=64, batch_size=8, mode="remove", score_name="truth", threshold=0.5, seed=1)
+    x, y = src.next_batch()
+    assert x.shape == y.shape == (8, 64)
+    assert (x == train.hidden_id).any() and (y == IGNORE_INDEX).any()
+    # every hidden input is followed (as a target one step earlier) by a masked target, and vice versa
+    assert torch.equal(x[:, 1:] == train.hidden_id, y[:, :-1] == IGNORE_INDEX)
+    none = BatchSource(train, seq_len=64, batch_size=8, mode="none", seed=1)
+    xn, yn = none.next_batch()
+    keep = y != IGNORE_INDEX
+    assert torch.equal(yn[keep], y[keep])  # same windows, same seed
+    assert 0.05 < src.filtered_fraction() < 0.9
+
+
+def test_document_mode_drops_whole_documents(spliced_shards):
+    train, _ = spliced_shards
+    src = BatchSource(train, seq_len=64, batch_size=8, mode="document", score_name="truth", threshold=0.5,
+                      doc_threshold=0.5, doc_aggregate="frac", seed=0)
+    assert 0.1 < src.filtered_fraction() < 0.9
+    assert sum(v.length for v in src.kept_views) == train.num_tokens - src.dropped_tokens
+    rng = np.random.default_rng(0)
+    for s, view in enumerate(src.kept_views):
+        ends = train.doc_ends(s).astype(np.int64)
+        frac = document_scores(train.scores(s, "truth"), ends, "frac", 0.5)
+        tokens = np.asarray(train.tokens(s))
+        for start in rng.integers(0, view.length - 65, size=20):
+            window, positions = view.read(int(start), 65)
+            assert len(window) == 65 and np.array_equal(window, tokens[positions])
+            docs = np.searchsorted(ends, positions, side="right")
+            assert (frac[docs] < 0.5).all()  # only documents below the threshold are ever read
+    x, y = src.next_batch()
+    assert (y != IGNORE_INDEX).all() and x.shape == (8, 64)
+
+
+@pytest.mark.parametrize("sampling", ["random", "sequential"])
+def test_state_dict_resumes_identical_batches(spliced_shards, sampling):
+    train, _ = spliced_shards
+    a = BatchSource(train, seq_len=32, batch_size=4, mode="mask", score_name="truth", sampling=sampling, seed=5)
+    for _ in range(3):
+        a.next_batch()
+    state = a.state_dict()
+    expected = [a.next_batch() for _ in range(3)]
+    b = BatchSource(train, seq_len=32, batch_size=4, mode="mask", score_name="truth", sampling=sampling, seed=5)
+    b.load_state_dict(state)
+    for (xe, ye), (xb, yb) in zip(expected, [b.next_batch() for _ in range(3)], strict=True):
+        assert torch.equal(xe, xb) and torch.equal(ye, yb)
+
+
+def test_ranks_split_the_global_batch(spliced_shards):
+    train, _ = spliced_shards
+    whole = BatchSource(train, seq_len=32, batch_size=4, seed=2).next_batch()[0]
+    r0 = BatchSource(train, seq_len=32, batch_size=4, seed=2, rank=0, world_size=2).next_batch()[0]
+    r1 = BatchSource(train, seq_len=32, batch_size=4, seed=2, rank=1, world_size=2).next_batch()[0]
+    assert torch.equal(whole[0::2], r0) and torch.equal(whole[1::2], r1)
