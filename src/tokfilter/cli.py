@@ -19,7 +19,9 @@ COMMAND_MODULES = [
     "tokfilter.tokenizer.cli",
     "tokfilter.shards.cli",
     "tokfilter.train.cli",
+    "tokfilter.evaluate.cli",
     "tokfilter.demo",
+    "tokfilter.report.html",
 ]
 
 

@@ -1,0 +1,224 @@
+"""Relative compute slowdown (PAPER.md, "Evaluation"): how much more compute an unfiltered model needs to be as bad.
+
+Per domain, the unfiltered (`mode = none`) runs' final loss is fitted against training compute as a power law
+ln L = a + b ln C by ordinary least squares (r2 reported; b < 0 when more compute helps). A filtered run with compute
+C_f and loss L_f matches the baseline curve at C_b* = exp((ln L_f - a) / b), and its slowdown is C_f / C_b*: > 1 when
+filtering made the domain worse than an unfiltered model of the same compute (on the forget domain, the paper reports
+~30x for document filtering and ~7000x for token removal at 1.8B). Everything is computed in log space, so slowdowns
+far outside the fitted range are still finite (`log10` is reported beside each value); such extrapolations are only
+as good as the power law.
+
+Confidence intervals come from a bootstrap over the fit: `runs` (default) resamples the baseline runs with
+replacement (resamples with fewer than two distinct compute values are redrawn); `residuals` keeps the compute values
+and resamples the fit's residuals. Each replicate refits (a, b) and recomputes every slowdown; the interval is the
+percentile interval of the replicates (replicates with b >= 0 have no finite inverse and are dropped and counted).
+With three baseline sizes the interval mostly reflects which sizes were drawn; more sizes give tighter intervals.
+
+Input: run directories holding `summary.json` (as `tokfilter train` writes it: `mode`, `flops`, `loss` {domain:
+nats}, optionally `loss_own`, `name`; a missing `name` is the directory name) or `results.json` files/directories
+whose `runs` list has the same fields (DESIGN.md). The output follows results.json's `slowdown` entry:
+`{"fit": {a, b, r2} of the forget domain, "fits": {domain: ...}, "<run name>": {domain: slowdown, "ci": ...}}`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tokfilter.errors import UserError
+
+BASELINE_MODE = "none"
+
+
+@dataclass
+class Run:
+    name: str
+    mode: str
+    flops: float
+    loss: dict[str, float]
+
+
+@dataclass
+class Fit:
+    a: float
+    b: float
+    r2: float
+    n: int
+
+    def log_compute_at(self, loss: float | np.ndarray) -> float | np.ndarray:
+        """ln C_b*: the log compute at which the baseline curve reaches `loss`."""
+        return (np.log(loss) - self.a) / self.b
+
+    def to_dict(self) -> dict:
+        return {"a": self.a, "b": self.b, "r2": self.r2, "n": self.n}
+
+
+def _run_from_record(record: dict, where: str, default_name: str, metric: str) -> Run:
+    if not isinstance(record, dict):
+        raise UserError(f"{where}: a run must be a JSON object")
+    missing = [k for k in ("mode", "flops", metric) if k not in record]
+    if missing:
+        raise UserError(f"{where}: run lacks {', '.join(missing)}")
+    losses = record[metric]
+    if not isinstance(losses, dict) or not losses:
+        raise UserError(f"{where}: '{metric}' must be an object {{domain: loss}}")
+    try:
+        flops = float(record["flops"])
+        loss = {str(d): float(v) for d, v in losses.items() if v is not None}
+    except (TypeError, ValueError):
+        raise UserError(f"{where}: flops and losses must be numbers") from None
+    if flops <= 0 or any(not v > 0 for v in loss.values()):
+        raise UserError(f"{where}: flops and losses must be positive")
+    return Run(str(record.get("name") or default_name), str(record["mode"]), flops, loss)
+
+
+def load_runs(paths: list[str | Path], metric: str = "loss") -> list[Run]:
+    """Runs from run directories (summary.json), results.json files, or directories holding results.json."""
+    runs: list[Run] = []
+    for path in map(Path, paths):
+        if path.is_dir() and (path / "summary.json").is_file():
+            file = path / "summary.json"
+        elif path.is_dir() and (path / "results.json").is_file():
+            file = path / "results.json"
+        elif path.is_file():
+            file = path
+        else:
+            raise UserError(f"{path}: no summary.json or results.json here")
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise UserError(f"{file}: not JSON ({err})") from None
+        if isinstance(data, dict) and isinstance(data.get("runs"), list):
+            for k, record in enumerate(data["runs"]):
+                runs.append(_run_from_record(record, f"{file}: runs[{k}]", f"{file.parent.name}-{k}", metric))
+        else:  # one run's summary
+            runs.append(_run_from_record(data, str(file), path.name if path.is_dir() else path.stem, metric))
+    names = [r.name for r in runs]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise UserError(f"run names must be unique; repeated: {', '.join(dupes)}")
+    return runs
+
+
+def fit_power_law(compute: np.ndarray, loss: np.ndarray) -> Fit:
+    """OLS of ln L on ln C."""
+    x, y = np.log(np.asarray(compute, dtype=np.float64)), np.log(np.asarray(loss, dtype=np.float64))
+    if len(x) < 2 or np.ptp(x) == 0:
+        raise UserError("the power-law fit needs unfiltered ('none') runs at two or more compute values")
+    b, a = np.polyfit(x, y, 1)
+    residual = y - (a + b * x)
+    total = float(((y - y.mean()) ** 2).sum())
+    r2 = 1.0 - float((residual ** 2).sum()) / total if total > 0 else 1.0
+    return Fit(float(a), float(b), r2, len(x))
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def compute_slowdowns(runs: list[Run], samples: int = 2000, method: str = "runs", seed: int = 0,
+                      confidence: float = 0.95, forget_domain: str = "forget") -> dict:
+    """The slowdown of every filtered run on every domain the baselines share, with bootstrap intervals."""
+    if method not in ("runs", "residuals"):
+        raise UserError(f"unknown bootstrap method {method!r}; choose runs or residuals")
+    baselines = [r for r in runs if r.mode == BASELINE_MODE]
+    filtered = [r for r in runs if r.mode != BASELINE_MODE]
+    if len(baselines) < 2:
+        raise UserError(f"need at least two unfiltered (mode 'none') runs to fit, got {len(baselines)}")
+    domains = sorted(set.intersection(*(set(r.loss) for r in baselines)))
+    if not domains:
+        raise UserError("the unfiltered runs share no loss domain")
+    rng = np.random.default_rng(seed)
+    C = np.array([r.flops for r in baselines])
+    alpha = (1.0 - confidence) / 2.0
+    fits: dict[str, Fit] = {}
+    out: dict = {"fits": {}, "bootstrap": {"method": method, "samples": samples, "confidence": confidence,
+                                           "dropped": {}}}
+    per_run: dict[str, dict] = {r.name: {"mode": r.mode, "flops": r.flops, "ci": {}, "log10": {}}
+                                for r in filtered}
+    for domain in domains:
+        L = np.array([r.loss[domain] for r in baselines])
+        fit = fits[domain] = fit_power_law(C, L)
+        out["fits"][domain] = fit.to_dict()
+        runs_here = [r for r in filtered if domain in r.loss]
+        log_cf = np.log([r.flops for r in runs_here])
+        log_lf = np.log([r.loss[domain] for r in runs_here])
+        boot_fits = _bootstrap_fits(np.log(C), np.log(L), fit, samples, method, rng)
+        good = [f for f in boot_fits if f[1] < 0]
+        out["bootstrap"]["dropped"][domain] = samples - len(good)
+        for k, run in enumerate(runs_here):
+            log_s = log_cf[k] - (log_lf[k] - fit.a) / fit.b if fit.b != 0 else math.nan
+            per_run[run.name][domain] = _finite(math.exp(min(log_s, 700.0))) if math.isfinite(log_s) else None
+            per_run[run.name]["log10"][domain] = _finite(log_s / math.log(10))
+            if good:
+                reps = np.array([log_cf[k] - (log_lf[k] - a) / b for a, b in good])
+                lo, hi = np.quantile(reps, [alpha, 1.0 - alpha])
+                per_run[run.name]["ci"][domain] = [math.exp(min(lo, 700.0)), math.exp(min(hi, 700.0))]
+    forget = forget_domain if forget_domain in fits else domains[0]
+    out["fit"] = {**fits[forget].to_dict(), "domain": forget}
+    for name in per_run:
+        if name in out:
+            raise UserError(f"a run may not be named {name!r} (reserved key in the slowdown output)")
+    out.update(per_run)
+    return {"fit": out.pop("fit"), **out}
+
+
+def _bootstrap_fits(x: np.ndarray, y: np.ndarray, fit: Fit, samples: int, method: str,
+                    rng: np.random.Generator) -> list[tuple[float, float]]:
+    fits = []
+    n = len(x)
+    residuals = y - (fit.a + fit.b * x)
+    attempts = 0
+    while len(fits) < samples and attempts < samples * 20:
+        attempts += 1
+        if method == "runs":
+            pick = rng.integers(0, n, n)
+            xs, ys = x[pick], y[pick]
+            if np.ptp(xs) == 0:
+                continue
+        else:
+            xs, ys = x, fit.a + fit.b * x + residuals[rng.integers(0, n, n)]
+        b, a = np.polyfit(xs, ys, 1)
+        fits.append((float(a), float(b)))
+    return fits
+
+
+def plot_slowdowns(result: dict, path: str | Path) -> None:
+    """Slowdown vs training compute, one panel per domain, one line per filtering mode (log-log, CIs as bars)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tokfilter.atomic import atomic_path
+
+    domains = list(result["fits"])
+    runs = {k: v for k, v in result.items() if isinstance(v, dict) and "mode" in v}
+    fig, axes = plt.subplots(1, len(domains), figsize=(4.2 * len(domains), 3.6), squeeze=False)
+    for ax, domain in zip(axes[0], domains, strict=True):
+        for mode in sorted({v["mode"] for v in runs.values()}):
+            points = sorted((v["flops"], v[domain], v["ci"].get(domain)) for v in runs.values()
+                            if v["mode"] == mode and v.get(domain) is not None)
+            if not points:
+                continue
+            xs = np.array([p[0] for p in points])
+            ys = np.array([p[1] for p in points])
+            cis = [p[2] or [p[1], p[1]] for p in points]
+            err = np.array([[max(y - lo, 0) for y, (lo, _) in zip(ys, cis, strict=True)],
+                            [max(hi - y, 0) for y, (_, hi) in zip(ys, cis, strict=True)]])
+            ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=mode)
+        ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("training compute (FLOPs)")
+        ax.set_title(f"{domain} (fit r2 = {result['fits'][domain]['r2']:.3f})")
+    axes[0][0].set_ylabel("compute slowdown vs unfiltered (x)")
+    axes[0][-1].legend(title="filter")
+    fig.tight_layout()
+    with atomic_path(path, suffix=Path(path).suffix or ".png") as tmp:
+        fig.savefig(tmp, dpi=120, format=(Path(path).suffix.lstrip(".") or "png"))
+    plt.close(fig)
