@@ -1,0 +1,95 @@
+"""Compute slowdown: recovery of a known power law and known slowdowns, input formats, CLI, figure."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from tokfilter.cli import main
+from tokfilter.errors import UserError
+from tokfilter.evaluate.slowdown import Run, compute_slowdowns, fit_power_law, load_runs
+
+A, B = math.log(9.0), -0.048  # synthetic ln L = A + B ln C
+
+
+def synthetic_runs(noise: float = 0.003, seed: int = 0) -> tuple[list[Run], dict[str, float]]:
+    rng = np.random.default_rng(seed)
+    compute = np.logspace(15, 19, 6)
+    runs = [Run(f"none-{i}", "none", float(c),
+                {"forget": float(math.exp(A + B * math.log(c) + rng.normal(0, noise))),
+                 "retain": float(math.exp(A + 0.2 + B * math.log(c) + rng.normal(0, noise)))})
+            for i, c in enumerate(compute)]
+    truth = {}
+    for mode, factor in [("document", 30.0), ("mask", 400.0), ("remove", 7000.0)]:
+        for i, c in enumerate(compute[1::2]):
+            name = f"{mode}-{i}"
+            truth[name] = factor
+            # the filtered run is as good at medicine as a baseline with `factor` times less compute
+            runs.append(Run(name, mode, float(c), {"forget": float(math.exp(A + B * math.log(c / factor))),
+                                                   "retain": float(math.exp(A + 0.2 + B * math.log(c)))}))
+    return runs, truth
+
+
+def test_recovers_synthetic_exponent_and_slowdowns_within_2_percent():
+    runs, truth = synthetic_runs()
+    result = compute_slowdowns(runs, samples=300)
+    assert result["fit"]["domain"] == "forget"
+    assert result["fit"]["b"] == pytest.approx(B, rel=0.02)
+    assert result["fit"]["r2"] > 0.99
+    for name, factor in truth.items():
+        # a 1% error in b becomes a log-slowdown error of ~|ln(factor)| %, so compare in log space
+        assert math.log(result[name]["forget"]) == pytest.approx(math.log(factor), rel=0.02)
+        lo, hi = result[name]["ci"]["forget"]
+        assert lo <= result[name]["forget"] <= hi
+        assert result[name]["retain"] == pytest.approx(1.0, rel=0.1)
+    # remove > mask > document at the largest compute
+    assert result["remove-2"]["forget"] > result["mask-2"]["forget"] > result["document-2"]["forget"]
+
+
+def test_exact_fit_without_noise():
+    compute = np.logspace(10, 14, 4)
+    fit = fit_power_law(compute, np.exp(A + B * np.log(compute)))
+    assert fit.b == pytest.approx(B, rel=1e-9) and fit.a == pytest.approx(A, rel=1e-9) and fit.r2 == pytest.approx(1)
+
+
+def test_residual_bootstrap_and_errors():
+    runs, _ = synthetic_runs()
+    result = compute_slowdowns(runs, samples=200, method="residuals")
+    assert result["bootstrap"]["method"] == "residuals"
+    assert result["remove-0"]["ci"]["forget"][0] < result["remove-0"]["ci"]["forget"][1]
+    with pytest.raises(UserError, match="two unfiltered"):
+        compute_slowdowns([r for r in runs if r.mode != "none"][:3] + runs[:1])
+    with pytest.raises(UserError, match="two or more compute"):
+        compute_slowdowns([Run("a", "none", 1e15, {"forget": 3.0}), Run("b", "none", 1e15, {"forget": 3.1})])
+
+
+def test_cli_reads_run_dirs_and_results_json(tmp_path, capsys):
+    runs, truth = synthetic_runs()
+    dirs = []
+    for run in runs[:8]:  # run directories with summary.json, as `tokfilter train` writes them (no "name")
+        d = tmp_path / "runs" / run.name
+        d.mkdir(parents=True)
+        (d / "summary.json").write_text(json.dumps({"mode": run.mode, "flops": run.flops, "loss": run.loss}))
+        dirs.append(str(d))
+    results = tmp_path / "results.json"  # the rest as a results.json runs list
+    results.write_text(json.dumps({"runs": [{"name": r.name, "mode": r.mode, "flops": r.flops, "loss": r.loss}
+                                            for r in runs[8:]]}))
+    out = tmp_path / "slowdown.json"
+    assert main(["slowdown", "--runs", *dirs, str(results), "--out", str(out), "--samples", "100"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads(out.read_text())
+    assert set(truth) <= set(printed)
+    assert (tmp_path / "slowdown.png").stat().st_size > 1000
+    assert len(load_runs(dirs + [str(results)])) == len(runs)
+
+
+def test_cli_bad_input_exit_2(tmp_path, capsys):
+    d = tmp_path / "run"
+    d.mkdir()
+    (d / "summary.json").write_text(json.dumps({"mode": "none", "loss": {"forget": 3.0}}))
+    assert main(["slowdown", "--runs", str(d)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "flops" in err[0]
