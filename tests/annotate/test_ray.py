@@ -1,0 +1,36 @@
+"""The Ray executor writes the same bytes as the local one (one module-scoped local Ray instance with 2 CPUs)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from annotate_helpers import LOADER
+
+from tokfilter.annotate import annotate
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'tokfilter[ray]')")
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield
+    ray.shutdown()
+
+
+@pytest.mark.slow  # ~30 s on 2 shared cores, most of it Ray start-up
+def test_ray_two_workers_match_local_one_worker(ray_session, tmp_path, source_shards, classifier_dir):
+    local, distributed = tmp_path / "local", tmp_path / "ray"
+    shutil.copytree(source_shards, local)
+    shutil.copytree(source_shards, distributed)
+    a = annotate(classifier_dir, local, loader=LOADER, progress=False, executor="local", workers=1)
+    b = annotate(classifier_dir, distributed, loader=LOADER, progress=False, executor="ray", workers=2)
+    assert b["scored_shards"] == b["num_shards"] == a["num_shards"] >= 4
+    files = sorted(p.name for p in local.glob("*.scores.forget.npy"))
+    assert len(files) == a["num_shards"]
+    for name in files:
+        assert (local / name).read_bytes() == (distributed / name).read_bytes(), name
+    # resumable under Ray too: a rerun skips everything
+    assert annotate(classifier_dir, distributed, loader=LOADER, progress=False, executor="ray",
+                    workers=2)["scored_shards"] == 0
