@@ -78,7 +78,7 @@ def test_resume_after_interruption_is_identical(tmp_path, shared_data, gpt2_spec
             yield doc
 
     with pytest.raises(KeyboardInterrupt):
-        write_shards(interrupted(600), tokenizer, tmp_path / "res", sources=[source], shard_tokens=40_000,
+        write_shards(interrupted(900), tokenizer, tmp_path / "res", sources=[source], shard_tokens=40_000,
                      progress=False)
     assert not (tmp_path / "res" / "manifest.json").exists()
     assert (tmp_path / "res" / ".tokenize-state.json").exists()

@@ -13,6 +13,8 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
+import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -31,7 +33,8 @@ from tokfilter.tokenizer import Tokenizer, load_tokenizer
 
 STATE_FILE = ".tokenize-state.json"
 DEFAULT_SHARD_TOKENS = 1 << 24
-BATCH_DOCS = 128
+BATCH_DOCS = 128  # documents per task sent to a worker process
+LOCAL_BATCH_DOCS = 256  # documents per in-process encode_batch call (multi-threaded inside `tokenizers`)
 
 _worker_tokenizer: Tokenizer | None = None
 
@@ -172,11 +175,11 @@ def write_shards(
             for document, ids in zip(batch, ids_batch):
                 buffer.add(ids, tokenizer.eot_id, dtype, document)
                 bar.update(len(ids) + 1)
-            total_docs += len(batch)
-            if buffer.tokens >= shard_tokens:
-                done_shards.append(_flush(buffer, out_dir, len(done_shards), dtype))
-                buffer = _ShardBuffer()
-                write_json(state_path, {"job_key": job_key, "shards": done_shards, "documents": total_docs})
+                total_docs += 1
+                if buffer.tokens >= shard_tokens:  # per document, so shard boundaries ignore batching
+                    done_shards.append(_flush(buffer, out_dir, len(done_shards), dtype))
+                    buffer = _ShardBuffer()
+                    write_json(state_path, {"job_key": job_key, "shards": done_shards, "documents": total_docs})
         if buffer.ends:
             done_shards.append(_flush(buffer, out_dir, len(done_shards), dtype))
         bar.close()
@@ -215,14 +218,49 @@ def write_shards(
     return manifest
 
 
+def _prefetch(iterable: Iterable, depth: int = 2) -> Iterator:
+    """Iterate `iterable` in a background thread, `depth` items ahead; its exceptions re-raise here."""
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in iterable:
+                while not stop.is_set():
+                    try:
+                        items.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            items.put((done, None))
+        except BaseException as err:  # handed to the consumer
+            items.put((done, err))
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, err = items.get()
+            if item is done:
+                if err is not None:
+                    raise err
+                return
+            yield item
+    finally:
+        stop.set()
+
+
 def _encode_in_order(documents: Iterable[Document], tokenizer: Tokenizer, pool, in_flight: int
                      ) -> Iterator[tuple[list[Document], list[list[int]]]]:
     """Yield (batch, token ids) in input order, with at most `in_flight` batches queued in the pool."""
-    batches = _batches(documents, BATCH_DOCS)
-    if pool is None:
-        for batch in batches:
+    if pool is None:  # read and parse the next batch in a thread while this one is encoded (which drops the GIL)
+        for batch in _prefetch(_batches(documents, LOCAL_BATCH_DOCS)):
             yield batch, tokenizer.encode_batch_ids([d.text for d in batch])
         return
+    batches = _batches(documents, BATCH_DOCS)
     pending: deque = deque()
     for batch in batches:
         pending.append((batch, pool.apply_async(_encode_in_worker, ([d.text for d in batch],))))

@@ -1,0 +1,203 @@
+"""Figures of a results.json (DESIGN.md schema): one PNG per question a reader asks, drawn with matplotlib.
+
+    frontier.png      forget vs retain loss of every run, token modes vs document filtering across thresholds
+    slowdown.png      relative compute slowdown on the forget (and retain) domain vs training compute, per mode
+    recovery.png      forget loss during the finetuning attack: filtered models vs the RMU-unlearned baseline
+    classifier_pr.png precision-recall curves of the token classifier and its baselines
+    refusal.png       refusal rates on held-out medical vs general prompts per pretraining mode
+    mcq.png           multiple-choice accuracy per set or group next to chance
+
+A figure whose data is absent from results.json is skipped, so a partial experiment still gets a report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import matplotlib
+
+from tokfilter.atomic import atomic_path
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+MODE_COLORS = {"none": "#444444", "document": "#d62728", "mask": "#1f77b4", "remove": "#2ca02c", "rmu": "#9467bd"}
+MODE_MARKERS = {"none": "o", "document": "s", "mask": "^", "remove": "D"}
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return path
+
+
+def frontier(results: dict, path: Path) -> Path | None:
+    runs = [r for r in results.get("runs", []) if r.get("loss", {}).get("forget") is not None]
+    if not runs:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    by_mode: dict[str, list[dict]] = {}
+    for run in runs:
+        by_mode.setdefault(run["mode"], []).append(run)
+    for mode, items in by_mode.items():
+        items.sort(key=lambda r: (r.get("params", 0), r["loss"]["forget"]))
+        groups: dict[int, list[dict]] = {}
+        for run in items:
+            groups.setdefault(run.get("params", 0), []).append(run)
+        for params, group in groups.items():
+            xs = [r["loss"]["retain"] for r in group]
+            ys = [r["loss"]["forget"] for r in group]
+            label = f"{mode}" + (f" ({params / 1e6:.2g}M)" if len(groups) > 1 else "")
+            ax.plot(xs, ys, marker=MODE_MARKERS.get(mode, "o"), color=MODE_COLORS.get(mode), label=label,
+                    linestyle="-" if len(group) > 1 else "none", alpha=0.85)
+            for run in group:
+                if run.get("threshold") is not None:
+                    ax.annotate(f"{run['threshold']:g}", (run["loss"]["retain"], run["loss"]["forget"]),
+                                textcoords="offset points", xytext=(4, 3), fontsize=7)
+    ax.set_xlabel("retain (biology) loss, nats/token  (lower is better)")
+    ax.set_ylabel("forget (medical) loss, nats/token  (higher = more removed)")
+    ax.set_title("Forget vs retain loss across thresholds")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def slowdown(results: dict, path: Path) -> Path | None:
+    table = results.get("slowdown") or {}
+    runs = {r["name"]: r for r in results.get("runs", [])}
+    points = [(runs[name], value) for name, value in table.items()
+              if name != "fit" and name in runs and isinstance(value, dict) and value.get("forget") is not None]
+    if not points:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    for mode in sorted({run["mode"] for run, _ in points}):
+        items = sorted(((run, value) for run, value in points if run["mode"] == mode), key=lambda p: p[0]["flops"])
+        xs = [run["flops"] for run, _ in items]
+        ys = [value["forget"] for _, value in items]
+        lows = [value.get("forget_ci", [y, y])[0] for (_, value), y in zip(items, ys)]
+        highs = [value.get("forget_ci", [y, y])[1] for (_, value), y in zip(items, ys)]
+        ax.errorbar(xs, ys, yerr=[[max(y - lo, 0) for y, lo in zip(ys, lows)],
+                                  [max(hi - y, 0) for y, hi in zip(ys, highs)]],
+                    marker=MODE_MARKERS.get(mode, "o"), color=MODE_COLORS.get(mode), label=mode, capsize=3)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.axhline(1.0, color="grey", linewidth=0.8, linestyle=":")
+    ax.set_xlabel("training compute (FLOPs)")
+    ax.set_ylabel("forget-domain compute slowdown (x)")
+    ax.set_title("Relative compute slowdown on the forget domain")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def recovery(results: dict, path: Path) -> Path | None:
+    robust = results.get("robustness") or {}
+    curves = {name: r["curve"] for name, r in robust.items() if isinstance(r, dict) and r.get("curve")}
+    if not curves:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    modes = {r["name"]: r["mode"] for r in results.get("runs", [])}
+    for name, curve in sorted(curves.items()):
+        mode = "rmu" if name.endswith("-rmu") else modes.get(name, "none")
+        xs = [max(point[0], 1) for point in curve]
+        ys = [point[1] for point in curve]
+        ax.plot(xs, ys, marker=".", color=MODE_COLORS.get(mode), label=name,
+                linestyle="--" if mode == "rmu" else "-")
+    baseline = next((r.get("baseline_loss") for r in robust.values() if isinstance(r, dict)
+                     and r.get("baseline_loss") is not None), None)
+    if baseline is not None:
+        ax.axhline(baseline, color="black", linewidth=0.8, linestyle=":", label="unfiltered model")
+    ax.set_xscale("log")
+    ax.set_xlabel("finetuning tokens on forget text")
+    ax.set_ylabel("held-out forget loss (nats/token)")
+    ax.set_title("Recovery under finetuning: filtering vs RMU unlearning")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def classifier_pr(results: dict, path: Path) -> Path | None:
+    block = results.get("classifier") or {}
+    entries = [block, *block.get("baselines", [])]
+    curves = [e for e in entries if e.get("pr_curve")]
+    if not curves:
+        return None
+    fig, ax = plt.subplots(figsize=(5.6, 4.6))
+    for entry in curves:
+        pr = entry["pr_curve"]
+        ax.plot(pr["recall"], pr["precision"], label=f"{entry['kind']} (F1 {entry.get('f1', 0):.3f})")
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_title("Token classifiers on the exact-span test split")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    return _save(fig, path)
+
+
+def refusal(results: dict, path: Path) -> Path | None:
+    table = results.get("refusal") or {}
+    names = [n for n, v in table.items() if isinstance(v, dict) and "forget_refusal_rate" in v]
+    if not names:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    width = 0.38
+    xs = range(len(names))
+    ax.bar([x - width / 2 for x in xs], [table[n]["forget_refusal_rate"] for n in names], width,
+           label="held-out medical questions", color="#d62728")
+    ax.bar([x + width / 2 for x in xs], [table[n]["general_refusal_rate"] for n in names], width,
+           label="held-out general instructions", color="#7f7f7f")
+    ax.set_xticks(list(xs), names, rotation=20, fontsize=8)
+    ax.set_ylabel("refusal rate")
+    ax.set_ylim(0, 1)
+    ax.set_title("Refusal training: who refuses what")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def mcq(results: dict, path: Path) -> Path | None:
+    runs = [r for r in results.get("runs", []) if r.get("mcq")]
+    if not runs:
+        return None
+    sets = sorted({name for r in runs for name in r["mcq"]})
+    fig, ax = plt.subplots(figsize=(max(6.4, 1.1 * len(sets) * 1.5), 4.4))
+    width = 0.8 / len(runs)
+    for i, run in enumerate(runs):
+        xs = [j + (i - (len(runs) - 1) / 2) * width for j in range(len(sets))]
+        ys = [run["mcq"].get(s, {}).get("accuracy", 0.0) for s in sets]
+        ax.bar(xs, ys, width, label=run["name"], color=MODE_COLORS.get(run["mode"]), alpha=0.55 + 0.4 * (i % 2))
+    for j, name in enumerate(sets):
+        chance = next((r["mcq"][name].get("chance") for r in runs if name in r["mcq"]), None)
+        if chance is not None:
+            ax.hlines(chance, j - 0.45, j + 0.45, colors="black", linestyles=":", linewidth=1)
+    ax.set_xticks(range(len(sets)), sets, rotation=15, fontsize=8)
+    ax.set_ylabel("accuracy (dotted: chance)")
+    ax.set_title("Multiple choice per set")
+    ax.legend(fontsize=6, ncol=2)
+    return _save(fig, path)
+
+
+FIGURES: dict[str, Callable[[dict, Path], Path | None]] = {
+    "frontier": frontier,
+    "slowdown": slowdown,
+    "recovery": recovery,
+    "classifier_pr": classifier_pr,
+    "refusal": refusal,
+    "mcq": mcq,
+}
+
+
+def make_figures(results: dict, figures_dir: str | Path) -> dict[str, Path]:
+    """Draw every figure whose data is present; returns {name: png path}."""
+    figures_dir = Path(figures_dir)
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    made = {}
+    for name, draw in FIGURES.items():
+        path = draw(results, figures_dir / f"{name}.png")
+        if path is not None:
+            made[name] = path
+    return made

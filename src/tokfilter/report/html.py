@@ -1,0 +1,129 @@
+"""report.html: one offline page (no CDN, no script) with the figures and the tables of a results.json.
+
+`tokfilter report DIR` regenerates figures/*.png and report.html from DIR/results.json, so the page can be remade
+after editing results or upgrading tokfilter without rerunning anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+from pathlib import Path
+
+from tokfilter.atomic import write_text
+from tokfilter.errors import UserError
+from tokfilter.report.figures import make_figures
+
+CAPTIONS = {
+    "frontier": "Forget-domain loss (up = more removed) against retain-domain loss (left = more kept) for every "
+                "run. Token-level filtering should sit above and to the left of document filtering.",
+    "slowdown": "How many times more compute an unfiltered model would need to reach each filtered model's "
+                "forget loss (power-law fit over the unfiltered runs; bars are bootstrap CIs).",
+    "recovery": "Held-out forget loss while finetuning on forget text: how fast each model recovers.",
+    "classifier_pr": "Precision-recall of the token classifiers on the exact-span test split.",
+    "refusal": "Refusal rates after refusal training, on held-out medical questions and general instructions.",
+    "mcq": "Multiple-choice accuracy per set (dotted lines: chance).",
+}
+
+STYLE = """
+body { font-family: system-ui, -apple-system, Segoe UI, sans-serif; margin: 2rem auto; max-width: 70rem;
+       color: #222; padding: 0 1rem; }
+h1 { margin-bottom: 0.2rem; } .meta { color: #666; margin-top: 0; }
+table { border-collapse: collapse; margin: 1rem 0; font-size: 0.9rem; }
+th, td { border: 1px solid #ddd; padding: 0.3rem 0.6rem; text-align: right; }
+th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
+figure { display: inline-block; margin: 0.5rem; max-width: 32rem; vertical-align: top; }
+figure img { max-width: 100%; border: 1px solid #eee; } figcaption { font-size: 0.85rem; color: #444; }
+"""
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
+            return f"{value:.3g}"
+        return f"{value:.4g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return html.escape(str(value))
+
+
+def _table(headers: list[str], rows: list[list]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render(results: dict, figures: dict[str, Path], out_dir: Path) -> str:
+    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>tokfilter report: "
+             f"{html.escape(str(results.get('experiment', '')))}</title><style>{STYLE}</style></head><body>",
+             f"<h1>tokfilter report: {html.escape(str(results.get('experiment', '')))}</h1>",
+             f"<p class='meta'>tokfilter {html.escape(str(results.get('tokfilter_version', '')))} · seed "
+             f"{_fmt(results.get('seed'))} · {_fmt(results.get('wall_seconds'))} s</p>"]
+    runs = results.get("runs", [])
+    if runs:
+        parts.append("<h2>Pretraining runs</h2>")
+        rows = [[r["name"], r["mode"], r.get("threshold"), r.get("params"), r.get("effective_tokens"),
+                 r.get("flops"), r.get("tokens_filtered_frac"), r.get("loss", {}).get("forget"),
+                 r.get("loss", {}).get("retain"), r.get("loss", {}).get("general")] for r in runs]
+        parts.append(_table(["run", "mode", "threshold", "params", "effective tokens", "FLOPs", "filtered frac",
+                             "forget loss", "retain loss", "general loss"], rows))
+    classifier = results.get("classifier")
+    if classifier:
+        parts.append("<h2>Token classifier</h2>")
+        rows = [[c.get("kind"), c.get("params"), c.get("flops_per_token"), c.get("f1"), c.get("auroc"),
+                 c.get("threshold")] for c in [classifier, *classifier.get("baselines", [])]]
+        parts.append(_table(["classifier", "params", "FLOPs/token", "F1", "AUROC", "threshold"], rows))
+    slow = results.get("slowdown") or {}
+    if any(k != "fit" for k in slow):
+        parts.append("<h2>Compute slowdown</h2>")
+        rows = [[name, v.get("forget"), v.get("retain")] for name, v in slow.items()
+                if name != "fit" and isinstance(v, dict)]
+        parts.append(_table(["run", "forget slowdown (x)", "retain slowdown (x)"], rows))
+    robust = results.get("robustness") or {}
+    if robust:
+        parts.append("<h2>Finetuning attack</h2>")
+        rows = [[name, v.get("recovery_tokens"), v.get("recovery_fraction")] for name, v in robust.items()
+                if isinstance(v, dict)]
+        parts.append(_table(["model", "tokens to recover", "fraction of pretraining"], rows))
+    refusal = results.get("refusal") or {}
+    if refusal:
+        parts.append("<h2>Refusal training</h2>")
+        rows = [[name, v.get("forget_refusal_rate"), v.get("general_refusal_rate")] for name, v in refusal.items()
+                if isinstance(v, dict)]
+        parts.append(_table(["model", "medical refusal rate", "general refusal rate"], rows))
+    if figures:
+        parts.append("<h2>Figures</h2>")
+        for name, path in figures.items():
+            rel = path.relative_to(out_dir).as_posix()
+            parts.append(f"<figure><img src='{html.escape(rel)}' alt='{name}'>"
+                         f"<figcaption>{html.escape(CAPTIONS.get(name, name))}</figcaption></figure>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def make_report(out_dir: str | Path) -> Path:
+    """Regenerate figures/*.png and report.html from out_dir/results.json; returns the report path."""
+    out_dir = Path(out_dir)
+    results_path = out_dir / "results.json"
+    try:
+        results = json.loads(results_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{results_path}: not found (run `tokfilter demo` or `tokfilter run` first)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{results_path}: not valid JSON ({err})") from None
+    if not isinstance(results, dict):
+        raise UserError(f"{results_path}: expected a JSON object")
+    figures = make_figures(results, out_dir / "figures")
+    report = out_dir / "report.html"
+    write_text(report, render(results, figures, out_dir))
+    return report
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("report", help="results.json -> report.html + PNG figures",
+                                   description="Regenerate DIR/report.html and DIR/figures/*.png from DIR/results.json.")
+    parser.add_argument("dir", metavar="DIR")
+    parser.set_defaults(func=lambda args: print(make_report(args.dir)) or 0)
