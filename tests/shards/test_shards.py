@@ -161,13 +161,17 @@ def test_bad_input_leaves_no_partial_output(tmp_path, gpt2_spec, content, messag
     assert not out.exists() or not list(out.glob("*.npy"))
 
 
-def test_missing_tokenizer_and_not_parquet(tmp_path, capsys):
+def test_missing_tokenizer_and_not_parquet(tmp_path, capsys, gpt2_spec):
     corpus = tmp_path / "c.jsonl"
     corpus.write_text('{"id": "1", "text": "x"}\n')
     assert main(["tokenize", str(corpus), "--tokenizer", str(tmp_path / "nope.json"), "--out",
                  str(tmp_path / "o")]) == 2
     assert "tokenizer file not found" in capsys.readouterr().err
     (tmp_path / "f.parquet").write_text("garbage")
-    assert main(["tokenize", str(tmp_path / "f.parquet"), "--tokenizer", "tiktoken:nonexistent-enc", "--out",
+    assert main(["tokenize", str(tmp_path / "f.parquet"), "--tokenizer", gpt2_spec, "--out",
                  str(tmp_path / "o")]) == 2
+    assert "f.parquet: not a readable Parquet file" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+    assert main(["tokenize", str(corpus), "--tokenizer", "tiktoken:nonexistent-enc", "--out",
+                 str(tmp_path / "o")]) == 2
+    assert "cannot load tiktoken encoding" in capsys.readouterr().err
