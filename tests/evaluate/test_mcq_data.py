@@ -77,7 +77,11 @@ def test_arc_files(shared_data):
             labels = [c["label"] for c in record["question"]["choices"]]
             assert q.choices[q.answer] == record["question"]["choices"][labels.index(record["answerKey"])]["text"]
             numeric_seen += labels[0] == "1"
-    assert numeric_seen > 0  # the 1-4 labelled questions were read, not skipped
+    assert numeric_seen > 0
+    assert detect_format(shared_data / "mcq" / "arc") == "arc"
+    directory = list(MCQReader(shared_data / "mcq" / "arc", "arc"))
+    assert len(directory) == sum(len(p.read_text(encoding="utf-8").splitlines())
+                                 for p in (shared_data / "mcq" / "arc").glob("*.jsonl"))  # the 1-4 labelled questions were read, not skipped
 
 
 def test_malformed_rows_are_counted_not_fatal(tmp_path):

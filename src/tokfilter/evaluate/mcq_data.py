@@ -144,10 +144,13 @@ class MCQReader:
 
 
 def detect_format(path: str | Path) -> str:
-    """Guess the format: a directory or `.csv` -> mmlu; otherwise from the keys of the first JSONL record."""
+    """Guess the format: `.csv` files (here or in split subdirectories) -> mmlu; otherwise from the keys of the first
+    record of the (first) JSONL file."""
     path = Path(path)
-    if path.is_dir() or path.suffix == ".csv":
+    if path.suffix == ".csv" or (path.is_dir() and (any(path.glob("*.csv")) or any(path.glob("*/*.csv")))):
         return "mmlu"
+    if path.is_dir():
+        path = jsonl_files(path)[0]
     if not path.is_file():
         raise UserError(f"{path}: no such file or directory")
     with _open_text(path) as fh:
