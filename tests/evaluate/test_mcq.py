@@ -153,3 +153,19 @@ def test_cli_no_usable_questions_exit_2(tiny_checkpoint, tmp_path, capsys):
                "--no-progress"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "missing options: 1" in err[0]
+
+
+def test_single_token_continuations_share_a_forward_pass(tiny_model):
+    calls = []
+
+    def counting(idx):
+        calls.append(idx.shape[0])
+        return tiny_model(idx)
+
+    context = [3, 4, 5, 6]
+    requests = [(context, [t]) for t in (10, 11, 12, 13)] + [([7, 8], [9]), (context, [10, 11])]
+    scorer = LogLikelihoodScorer(counting, seq_len=16)
+    results = scorer.loglikelihoods(requests)
+    assert sum(calls) == 3  # one row for the four letters, one for ([7, 8], [9]), one for the two-token request
+    for (ctx, cont), (lp, _) in zip(requests, results, strict=True):
+        assert lp == pytest.approx(_reference(tiny_model, ctx, cont), abs=1e-4)

@@ -56,49 +56,66 @@ class LogLikelihoodScorer:
     @torch.no_grad()
     def token_logprobs(self, requests: Sequence[tuple[Sequence[int], Sequence[int]]],
                        progress: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
-        """For each request: per-token log-probs (float64, one per scored continuation token) and argmax hits."""
-        windows = [self._window(ctx, cont) for ctx, cont in requests]
-        order = sorted(range(len(windows)), key=lambda i: -len(windows[i][0]))
-        results: list = [None] * len(windows)
-        bar = tqdm(total=len(windows), desc="scoring", unit="req", file=sys.stderr, disable=not progress,
+        """For each request: per-token log-probs (float64, one per scored continuation token) and argmax hits.
+
+        Requests with a one-token continuation and the same (truncated) context share one forward row, so letter
+        scoring (" A", " B", ...) costs one forward pass per question, not one per option."""
+        rows: list[tuple[list[int], list[int], list[int]]] = []  # (input ids, scored positions, target ids)
+        members: list[list[tuple[int, int, int]]] = []  # per row: (request index, first target, n targets)
+        shared: dict[tuple[int, ...], int] = {}
+        for i, (ctx, cont) in enumerate(requests):
+            inp, tgt = self._window(ctx, cont)
+            if len(tgt) == 1:
+                key = tuple(inp)
+                if key in shared:
+                    row = rows[shared[key]]
+                    members[shared[key]].append((i, len(row[2]), 1))
+                    row[1].append(len(inp) - 1)
+                    row[2].append(tgt[0])
+                    continue
+                shared[key] = len(rows)
+            rows.append((inp, list(range(len(inp) - len(tgt), len(inp))), list(tgt)))
+            members.append([(i, 0, len(tgt))])
+        order = sorted(range(len(rows)), key=lambda r: -len(rows[r][0]))
+        results: list = [None] * len(requests)
+        bar = tqdm(total=len(requests), desc="scoring", unit="req", file=sys.stderr, disable=not progress,
                    leave=False)
         start = 0
         while start < len(order):
-            longest = len(windows[order[start]][0])
+            longest = len(rows[order[start]][0])
             size = max(1, min(self.max_batch_size, self.max_batch_tokens // max(1, longest)))
             batch = order[start: start + size]
             start += len(batch)
-            for i, value in zip(batch, self._score_batch([windows[i] for i in batch]), strict=True):
-                results[i] = value
-            bar.update(len(batch))
+            for r, (lp, greedy) in zip(batch, self._score_batch([rows[r] for r in batch]), strict=True):
+                for i, first, n in members[r]:
+                    results[i] = (lp[first: first + n], greedy[first: first + n])
+                bar.update(len(members[r]))
         bar.close()
         return results
 
-    def _score_batch(self, windows: list[tuple[list[int], list[int]]]) -> list[tuple[np.ndarray, np.ndarray]]:
-        T = max(len(inp) for inp, _ in windows)
-        idx = torch.full((len(windows), T), self.pad_id, dtype=torch.long)
-        rows, cols, targets = [], [], []
-        for b, (inp, tgt) in enumerate(windows):
+    def _score_batch(self, rows: list[tuple[list[int], list[int], list[int]]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        T = max(len(inp) for inp, _, _ in rows)
+        idx = torch.full((len(rows), T), self.pad_id, dtype=torch.long)
+        row_ids, cols, targets = [], [], []
+        for b, (inp, positions, tgt) in enumerate(rows):
             idx[b, : len(inp)] = torch.tensor(inp, dtype=torch.long)
-            n = len(tgt)
-            rows += [b] * n
-            cols += range(len(inp) - n, len(inp))
+            row_ids += [b] * len(tgt)
+            cols += positions
             targets += tgt
         idx = idx.to(self.device)
         autocast = (torch.autocast(self.device.type, dtype=self.autocast_dtype) if self.autocast_dtype
                     else nullcontext())
         with autocast:
             logits = self.logits_fn(idx)
-        picked = logits[torch.tensor(rows, device=logits.device), torch.tensor(cols, device=logits.device)].float()
-        logprobs = F.log_softmax(picked, dim=-1)
+        picked = logits[torch.tensor(row_ids, device=logits.device), torch.tensor(cols, device=logits.device)]
+        logprobs = F.log_softmax(picked.float(), dim=-1)
         target = torch.tensor(targets, dtype=torch.long, device=logits.device)
         token_lp = logprobs.gather(1, target[:, None])[:, 0].double().cpu().numpy()
         greedy = (logprobs.argmax(dim=-1) == target).cpu().numpy()
         out, pos = [], 0
-        for _, tgt in windows:
-            n = len(tgt)
-            out.append((token_lp[pos: pos + n], greedy[pos: pos + n]))
-            pos += n
+        for _, _, tgt in rows:
+            out.append((token_lp[pos: pos + len(tgt)], greedy[pos: pos + len(tgt)]))
+            pos += len(tgt)
         return out
 
     def rolling_token_logprobs(self, sequences: Sequence[Sequence[int]], prefix_id: int | None = None,
