@@ -188,8 +188,7 @@ def export_hf(shards_dir: str | Path, out: str | Path, spec: FilterSpec, progres
                                   "labels": datasets.Sequence(datasets.Value("int32"))})
     with _StagedDir(out) as tmp:
         cache = tmp / ".cache"
-        dataset = datasets.Dataset.from_generator(rows, features=features, cache_dir=str(cache),
-                                                  keep_in_memory=True)
+        dataset = datasets.Dataset.from_generator(rows, features=features, cache_dir=str(cache))
         dataset.save_to_disk(str(tmp / "data"))
         for item in (tmp / "data").iterdir():
             item.rename(tmp / item.name)
