@@ -30,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=1, help="parallel workers (default: 1)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads per worker (default: 1; keep it fixed to get identical bytes across runs)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="where each worker scores (default auto: a GPU when the worker sees one)")
     p.add_argument("--name", default="forget", help="score name (default: forget)")
     p.add_argument("--ray-address", default=None, metavar="ADDR",
                    help="join an existing Ray cluster (HOST:PORT, ray://HOST:PORT or auto); default: start one")
@@ -68,7 +70,7 @@ def run_annotate(args: argparse.Namespace) -> int:
     summary = annotate(args.classifier, args.shards, name=args.name, executor=args.executor, workers=args.workers,
                        thresholds=args.thresholds, ray_address=args.ray_address, threads=args.threads,
                        batch_tokens=args.batch_tokens or BATCH_TOKENS, loader=args.loader or DEFAULT_LOADER,
-                       progress=not args.quiet)
+                       progress=not args.quiet, device=args.device)
     print(json.dumps(summary))
     return 0
 

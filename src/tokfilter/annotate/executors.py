@@ -1,9 +1,9 @@
 """Executors: where the scoring block (`score.score_shard`) runs. They schedule shards, nothing else.
 
   local  one process (workers = 1) or a pool of `spawn`ed processes (workers > 1), one shard per task;
-  ray    Ray tasks, at most `workers` in flight, each reserving `threads` CPUs. `ray.init(address=...)` joins an
-         existing cluster (every node needs tokfilter installed and the shard directory at the same path, e.g. a
-         shared filesystem); without an address a local Ray instance with workers x threads CPUs is started and shut
+  ray    Ray tasks, at most `workers` in flight, each reserving `threads` CPUs (and one GPU with device "cuda").
+         `ray.init(address=...)` joins an existing cluster (every node needs tokfilter installed and the shard
+         directory at the same path, e.g. a shared filesystem); without an address a local Ray instance with workers x threads CPUs is started and shut
          down afterwards. If Ray is already initialised in this process it is reused as is.
 
 Each executor calls `on_done(stats)` once per finished shard, in completion order (the caller sorts).
@@ -53,8 +53,9 @@ def check_ray_address(address: str, timeout: float = RAY_CONNECT_TIMEOUT) -> Non
 
 
 def run_ray(tasks: list[dict], workers: int, on_done: Callable[[dict], None], address: str | None = None,
-            threads: int = 1) -> None:
-    """Run `score_shard(**task)` as Ray tasks, at most `workers` at a time."""
+            threads: int = 1, gpus: float = 0) -> None:
+    """Run `score_shard(**task)` as Ray tasks, at most `workers` at a time, each reserving `threads` CPUs and
+    `gpus` GPUs."""
     try:
         import ray
     except ImportError:
@@ -74,7 +75,7 @@ def run_ray(tasks: list[dict], workers: int, on_done: Callable[[dict], None], ad
                             f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
         started = True
     try:
-        remote = ray.remote(num_cpus=threads, max_retries=1)(_score_task)
+        remote = ray.remote(num_cpus=threads, num_gpus=gpus, max_retries=1)(_score_task)
         queue, pending = list(tasks), []
         while queue or pending:
             while queue and len(pending) < workers:

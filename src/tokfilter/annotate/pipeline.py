@@ -58,13 +58,16 @@ def _clean_own_temporaries(directory: Path, name: str) -> None:
 
 def annotate(classifier_dir: str | Path, shards_dir: str | Path, name: str = "forget", executor: str = "local",
              workers: int = 1, thresholds=DEFAULT_THRESHOLDS, ray_address: str | None = None, threads: int = 1,
-             batch_tokens: int = BATCH_TOKENS, loader: str = DEFAULT_LOADER, progress: bool = True) -> dict:
+             batch_tokens: int = BATCH_TOKENS, loader: str = DEFAULT_LOADER, progress: bool = True,
+             device: str = "auto") -> dict:
     """Write `NNNNN.scores.NAME.npy` beside every shard of `shards_dir`; returns the run summary (see module doc)."""
     t0 = time.perf_counter()
     if not NAME_RE.match(name):
         raise UserError(f"score name {name!r} may only hold letters, digits, '_' and '-'")
     if executor not in EXECUTORS:
         raise UserError(f"executor {executor!r} is not one of {', '.join(EXECUTORS)}")
+    if device not in ("auto", "cpu", "cuda"):
+        raise UserError(f"device {device!r} is not auto, cpu or cuda")
     if workers < 1 or threads < 1:
         raise UserError(f"--workers ({workers}) and --threads ({threads}) must be at least 1")
     thresholds = tuple(float(t) for t in thresholds)
@@ -86,7 +89,7 @@ def annotate(classifier_dir: str | Path, shards_dir: str | Path, name: str = "fo
             todo.append(index)
     tasks = [{"classifier_dir": str(Path(classifier_dir).resolve()), "shards_dir": str(shards.dir.resolve()),
               "index": i, "name": name, "thresholds": thresholds, "loader": loader, "threads": threads,
-              "batch_tokens": batch_tokens, "fingerprint": fingerprint} for i in todo]
+              "batch_tokens": batch_tokens, "fingerprint": fingerprint, "device": device} for i in todo]
     todo_tokens = sum(int(shards.manifest["shards"][i]["tokens"]) for i in todo)
     bar = tqdm(total=todo_tokens, unit="tok", unit_scale=True, disable=not progress or not todo, file=sys.stderr,
                desc=f"annotate {name}")
@@ -101,7 +104,7 @@ def annotate(classifier_dir: str | Path, shards_dir: str | Path, name: str = "fo
         if executor == "local":
             run_local(tasks, workers, on_done)
         else:
-            run_ray(tasks, workers, on_done, address=ray_address, threads=threads)
+            run_ray(tasks, workers, on_done, address=ray_address, threads=threads, gpus=1 if device == "cuda" else 0)
     finally:
         bar.close()
     score_seconds = time.perf_counter() - t_score
@@ -123,6 +126,7 @@ def annotate(classifier_dir: str | Path, shards_dir: str | Path, name: str = "fo
         "executor": executor,
         "workers": workers,
         "threads": threads,
+        "devices": sorted({str(r.get("device")) for r in per_shard.values()}),
         "num_shards": shards.num_shards,
         "scored_shards": len(todo),
         "skipped_shards": shards.num_shards - len(todo),

@@ -112,10 +112,22 @@ def is_done(shards_dir: str | Path, index: int, name: str, fingerprint: str) -> 
     return info.get("classifier_fingerprint") == fingerprint and info.get("sha256") == sha256_file(scores)
 
 
+def resolve_device(device: str = "auto") -> str:
+    """"auto" -> "cuda" when a GPU is visible to this process, else "cpu"."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
 def score_shard(classifier_dir: str | Path, shards_dir: str | Path, index: int, name: str = "forget",
                 thresholds=DEFAULT_THRESHOLDS, loader: str = DEFAULT_LOADER, threads: int = 1,
-                batch_tokens: int = BATCH_TOKENS, fingerprint: str | None = None) -> dict:
-    """Score shard `index` of `shards_dir` and write its scores and completion marker; returns the shard's stats."""
+                batch_tokens: int = BATCH_TOKENS, fingerprint: str | None = None, device: str = "auto") -> dict:
+    """Score shard `index` of `shards_dir` and write its scores and completion marker; returns the shard's stats.
+
+    `device`: "auto" (a GPU when this worker sees one), "cpu" or "cuda"; it is applied through the classifier's
+    optional `to(device)` method (classifiers without one run where they are)."""
     import torch
 
     t0 = time.perf_counter()
@@ -123,6 +135,9 @@ def score_shard(classifier_dir: str | Path, shards_dir: str | Path, index: int, 
     torch.set_num_threads(threads)
     try:
         classifier = load_classifier(classifier_dir, loader)
+        device = resolve_device(device)
+        if hasattr(classifier, "to"):
+            classifier.to(device)
         shards = ShardSet(shards_dir, expect_tokenizer_hash=classifier.tokenizer_hash)
         tokens = np.asarray(shards.tokens(index))
         doc_ends = np.asarray(shards.doc_ends(index))
@@ -152,6 +167,7 @@ def score_shard(classifier_dir: str | Path, shards_dir: str | Path, index: int, 
         "classifier_fingerprint": fingerprint or classifier_fingerprint(classifier_dir),
         "classifier_kind": getattr(classifier, "kind", None),
         "threads": threads,
+        "device": device,
         "host": os.uname().nodename,
         "tokfilter_version": __version__,
     }
