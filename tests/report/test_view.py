@@ -91,3 +91,9 @@ def test_view_renders_in_headless_chromium(run_dir, tmp_path):
     expected = sum(int(s >= 500) for d in data["docs"] for s in d["s"])
     assert expected > 0 and len(re.findall(r'<span [^>]*class="m"', dom)) == expected
     assert "% of shown tokens hidden" in dom
+
+    # remove mode at another threshold, set through the address: tokens >= 0.3 are blacked out, none struck
+    dom = run_chromium("--dump-dom", page.as_uri() + "#mode=remove&t=0.3").stdout
+    expected = sum(int(s >= 300) for d in data["docs"] for s in d["s"])
+    assert len(re.findall(r'<span [^>]*class="r"', dom)) == expected
+    assert not re.findall(r'<span [^>]*class="m"', dom)
