@@ -1,0 +1,293 @@
+"""The exact-span benchmark: real forget-domain passages spliced into real retain / general documents.
+
+Token-level filtering exists because documents mix topics, and no weak labeler tells us where the forget text truly
+is. Splicing makes that truth known: a sentence-aligned passage (30-150 words) cut from a forget-domain document is
+inserted into a retain or general document at a paragraph or sentence boundary, and its character span is recorded
+exactly. About 40% of retain / general documents get one passage; the rest stay untouched, and the forget documents
+not used as passage donors stay too (labelled forget from end to end: their provenance is the truth). So the
+benchmark has the three cases a filter must handle: pure forget, pure retain/general, and forget text hidden inside
+a retain/general document, which a document-level filter cannot remove without losing its host.
+
+    tokfilter labels benchmark --out DIR [--seed N] [--source demo | forget=PATH retain=PATH general=PATH ...]
+
+writes DIR/{train,valid,test}.jsonl.gz (documents: id, text, domain = provenance of the host, source, split, and
+for spliced documents `passage` = {id, source, start, end} of the inserted text), DIR/{split}.labels.jsonl (exact
+char spans, score 1.0, DESIGN.md label format, one line per document, empty list when nothing is forget) and
+DIR/manifest.json (seed, parameters, counts). Splits follow the source documents (the demo's own split, or a hash of
+seed and id for other corpora); passages only move between documents of the same split. The same input and seed
+give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import gzip
+import hashlib
+import io
+import json
+import random
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tokfilter.atomic import write_bytes, write_json
+from tokfilter.corpus.readers import Document
+from tokfilter.errors import UserError
+from tokfilter.labels.coarse import sentence_bounds
+from tokfilter.labels.spans import Span, load_labels, write_labels
+
+SPLITS = ("train", "valid", "test")
+DOMAINS = ("forget", "retain", "general")
+FORMAT = "tokfilter-span-benchmark"
+VERSION = 1
+
+_PARAGRAPH_BREAK = re.compile(r"\n\s*")
+
+
+@dataclass
+class BenchmarkConfig:
+    seed: int = 0
+    splice_fraction: float = 0.4  # share of retain/general documents that receive one forget passage
+    min_words: int = 30
+    max_words: int = 150
+    paragraph_share: float = 0.6  # splice at a paragraph break with this probability when the host has one
+    split_fractions: tuple[float, float] = (0.90, 0.05)  # train, valid (rest test) for corpora without a split
+
+
+@dataclass
+class BenchmarkDoc:
+    """A benchmark document and its exact forget spans."""
+
+    document: Document
+    spans: list[Span]
+
+
+def _split_of(seed: int, key: str, fractions: tuple[float, float]) -> str:
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2**64
+    if u < fractions[0]:
+        return "train"
+    return "valid" if u < fractions[0] + fractions[1] else "test"
+
+
+def extract_passage(text: str, rng: random.Random, min_words: int, max_words: int) -> tuple[int, int] | None:
+    """[start, end) of a run of whole sentences with min_words..max_words words, or None if the text has none."""
+    sentences = sentence_bounds(text)
+    words = [len(text[s:e].split()) for s, e in sentences]
+    target = rng.randint(min_words, max_words)
+    order = list(range(len(sentences)))
+    rng.shuffle(order)
+    for first in order:
+        count, last = 0, first
+        while last < len(sentences) and count + words[last] <= max_words:
+            count += words[last]
+            last += 1
+            if count >= target:
+                break
+        if count >= min_words:
+            return sentences[first][0], sentences[last - 1][1]
+    return None
+
+
+def splice_points(text: str) -> tuple[list[int], list[int]]:
+    """Character positions where a passage may be inserted: paragraph starts and sentence starts (interior only)."""
+    paragraphs = [m.end() for m in _PARAGRAPH_BREAK.finditer(text) if 0 < m.end() < len(text)]
+    sentences = [s for s, _ in sentence_bounds(text) if s > 0 and s not in set(paragraphs)]
+    return paragraphs, sentences
+
+
+def splice(host: str, passage: str, rng: random.Random, paragraph_share: float) -> tuple[str, int]:
+    """Insert `passage` into `host` at a paragraph or sentence boundary; returns (new text, passage start)."""
+    paragraphs, sentences = splice_points(host)
+    if paragraphs and (not sentences or rng.random() < paragraph_share):
+        return _insert(host, passage, rng.choice(paragraphs), "\n\n")
+    if sentences:
+        return _insert(host, passage, rng.choice(sentences), " ")
+    return host.rstrip() + "\n\n" + passage, len(host.rstrip()) + 2
+
+
+def _insert(host: str, passage: str, at: int, sep: str) -> tuple[str, int]:
+    return host[:at] + passage + sep + host[at:], at
+
+
+def make_benchmark(documents: Iterable[Document], config: BenchmarkConfig | None = None
+                   ) -> dict[str, list[BenchmarkDoc]]:
+    """Build the benchmark in memory: {split: [BenchmarkDoc, ...]} from documents tagged forget/retain/general.
+
+    A document's split is `meta["split"]` when present (the demo corpus has one), else drawn from (seed, id).
+    """
+    config = config or BenchmarkConfig()
+    pools: dict[str, dict[str, list[Document]]] = {s: {d: [] for d in DOMAINS} for s in SPLITS}
+    seen: set[str] = set()
+    for doc in documents:
+        if doc.domain not in DOMAINS:
+            raise UserError(f"document {doc.id!r} has domain {doc.domain!r}; tag sources as forget=PATH, "
+                            "retain=PATH or general=PATH")
+        if doc.id in seen:
+            raise UserError(f"document id {doc.id!r} appears twice in the benchmark source")
+        if not doc.text.strip():
+            continue
+        seen.add(doc.id)
+        split = doc.meta.get("split") or _split_of(config.seed, doc.id, config.split_fractions)
+        if split not in SPLITS:
+            raise UserError(f"document {doc.id!r} has split {split!r} (expected train, valid or test)")
+        pools[split][doc.domain].append(doc)
+    result = {}
+    for split in SPLITS:
+        result[split] = _make_split(pools[split], split, config)
+    return result
+
+
+def _make_split(pool: dict[str, list[Document]], split: str, config: BenchmarkConfig) -> list[BenchmarkDoc]:
+    rng = random.Random(f"{config.seed}:{split}")
+    hosts = sorted(pool["retain"] + pool["general"], key=lambda d: d.id)
+    donors = sorted(pool["forget"], key=lambda d: d.id)
+    rng.shuffle(hosts)
+    rng.shuffle(donors)
+    n_splice = round(config.splice_fraction * len(hosts))
+    out: list[BenchmarkDoc] = []
+    donor_iter = iter(donors)
+    used_donors: set[str] = set()
+    for index, host in enumerate(hosts):
+        meta = {**host.meta, "split": split}
+        if index < n_splice:
+            passage = None
+            for donor in donor_iter:
+                used_donors.add(donor.id)
+                bounds = extract_passage(donor.text, rng, config.min_words, config.max_words)
+                if bounds is not None:
+                    passage = (donor, bounds)
+                    break
+            if passage is not None:
+                donor, (p_start, p_end) = passage
+                text, start = splice(host.text, donor.text[p_start:p_end], rng, config.paragraph_share)
+                end = start + (p_end - p_start)
+                assert text[start:end] == donor.text[p_start:p_end]
+                meta["passage"] = {"id": donor.id, "source": donor.meta.get("source", donor.domain),
+                                   "start": start, "end": end}
+                out.append(BenchmarkDoc(Document(host.id, text, host.domain, meta), [(start, end, 1.0)]))
+                continue
+        out.append(BenchmarkDoc(Document(host.id, host.text, host.domain, meta), []))
+    for donor in donors:
+        if donor.id not in used_donors:
+            meta = {**donor.meta, "split": split}
+            out.append(BenchmarkDoc(Document(donor.id, donor.text, "forget", meta), [(0, len(donor.text), 1.0)]))
+    rng.shuffle(out)
+    return out
+
+
+def _record(doc: Document) -> dict:
+    record = {"id": doc.id, "text": doc.text, "domain": doc.domain}
+    record.update(doc.meta)
+    return record
+
+
+def _gzip_jsonl(records: Iterable[dict]) -> bytes:
+    raw = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
+    buffer = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0, compresslevel=6) as fh:
+        fh.write(raw)
+    return buffer.getvalue()
+
+
+def benchmark_counts(bench: dict[str, list[BenchmarkDoc]]) -> dict:
+    """Per split: documents by kind, characters and forget characters."""
+    counts = {}
+    for split, docs in bench.items():
+        kinds = collections.Counter()
+        chars = forget_chars = 0
+        for item in docs:
+            kind = item.document.domain + ("+passage" if "passage" in item.document.meta else "")
+            kinds[kind] += 1
+            chars += len(item.document.text)
+            forget_chars += sum(e - s for s, e, _ in item.spans)
+        counts[split] = {"documents": len(docs), "by_kind": dict(sorted(kinds.items())), "chars": chars,
+                         "forget_chars": forget_chars,
+                         "forget_char_fraction": round(forget_chars / max(chars, 1), 4)}
+    return counts
+
+
+def write_benchmark(bench: dict[str, list[BenchmarkDoc]], out: str | Path, config: BenchmarkConfig,
+                    source: Sequence[str]) -> dict:
+    """Write documents, labels and manifest.json into `out`; returns the manifest."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for split in SPLITS:
+        docs = bench[split]
+        write_bytes(out / f"{split}.jsonl.gz", _gzip_jsonl(_record(d.document) for d in docs))
+        write_labels(out / f"{split}.labels.jsonl", ((d.document.id, d.spans) for d in docs))
+        files[split] = {"documents": f"{split}.jsonl.gz", "labels": f"{split}.labels.jsonl"}
+    manifest = {
+        "format": FORMAT, "version": VERSION, "seed": config.seed, "source": list(source),
+        "config": {"splice_fraction": config.splice_fraction, "min_words": config.min_words,
+                   "max_words": config.max_words, "paragraph_share": config.paragraph_share,
+                   "split_fractions": list(config.split_fractions)},
+        "files": files, "counts": benchmark_counts(bench),
+    }
+    write_json(out / "manifest.json", manifest)
+    return manifest
+
+
+def build_benchmark(out: str | Path | None = None, seed: int = 0, source: str | Sequence[str] = "demo",
+                    config: BenchmarkConfig | None = None) -> dict[str, list[BenchmarkDoc]]:
+    """Build the benchmark from `source` ('demo' or corpus specs like forget=PATH); write it to `out` if given."""
+    from tokfilter.corpus import read_corpus
+
+    specs = [source] if isinstance(source, str) else list(source)
+    config = config or BenchmarkConfig(seed=seed)
+    config.seed = seed
+    bench = make_benchmark(read_corpus(specs), config)
+    if out is not None:
+        write_benchmark(bench, out, config, specs)
+    return bench
+
+
+def load_benchmark(directory: str | Path, split: str) -> list[BenchmarkDoc]:
+    """Read one split of a benchmark directory back: documents with their exact spans."""
+    directory = Path(directory)
+    if split not in SPLITS:
+        raise UserError(f"unknown benchmark split {split!r} (expected train, valid or test)")
+    docs_path, labels_path = directory / f"{split}.jsonl.gz", directory / f"{split}.labels.jsonl"
+    if not docs_path.exists():
+        raise UserError(f"{docs_path}: not found (build it with `tokfilter labels benchmark --out {directory}`)")
+    labels = load_labels(labels_path)
+    out = []
+    with gzip.open(docs_path, "rt", encoding="utf-8") as fh:
+        for record in map(json.loads, fh):
+            doc_id = record.pop("id")
+            text = record.pop("text")
+            domain = record.pop("domain")
+            if doc_id not in labels:
+                raise UserError(f"{labels_path}: no labels for document {doc_id!r}")
+            out.append(BenchmarkDoc(Document(doc_id, text, domain, record), labels[doc_id]))
+    return out
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `benchmark` under the `tokfilter labels` group."""
+    parser = subparsers.add_parser("benchmark", help="build the exact-span benchmark (spliced forget passages)",
+                                   description=__doc__.split("\n\n")[1])
+    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--source", nargs="+", default=["demo"], metavar="SPEC",
+                        help="'demo' (default) or corpus specs tagged forget=PATH retain=PATH general=PATH")
+    parser.add_argument("--splice-fraction", type=float, default=0.4)
+    parser.add_argument("--min-words", type=int, default=30)
+    parser.add_argument("--max-words", type=int, default=150)
+    parser.set_defaults(func=run_benchmark_cli)
+
+
+def run_benchmark_cli(args: argparse.Namespace) -> int:
+    if not 0.0 <= args.splice_fraction <= 1.0:
+        raise UserError(f"--splice-fraction must be in [0, 1], got {args.splice_fraction}")
+    if not 0 < args.min_words <= args.max_words:
+        raise UserError(f"--min-words/--max-words must satisfy 0 < min <= max, got {args.min_words}, {args.max_words}")
+    config = BenchmarkConfig(seed=args.seed, splice_fraction=args.splice_fraction, min_words=args.min_words,
+                             max_words=args.max_words)
+    build_benchmark(args.out, args.seed, args.source, config)
+    manifest = json.loads((Path(args.out) / "manifest.json").read_text())
+    print(json.dumps({"out": str(args.out), "seed": args.seed, "counts": manifest["counts"]}, indent=2))
+    return 0
