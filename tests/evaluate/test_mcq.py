@@ -169,3 +169,14 @@ def test_single_token_continuations_share_a_forward_pass(tiny_model):
     assert sum(calls) == 3  # one row for the four letters, one for ([7, 8], [9]), one for the two-token request
     for (ctx, cont), (lp, _) in zip(requests, results, strict=True):
         assert lp == pytest.approx(_reference(tiny_model, ctx, cont), abs=1e-4)
+
+
+def test_evaluate_sets_for_results_json(tiny_checkpoint):
+    from tokfilter.evaluate.loading import load_checkpoint
+    from tokfilter.evaluate.mcq import evaluate_sets
+
+    model, tokenizer = load_checkpoint(tiny_checkpoint, device="cpu")
+    out = evaluate_sets(model, tokenizer, ["probes"], limit=8)
+    assert set(out) == {"probes_forget", "probes_retain"}
+    for entry in out.values():
+        assert entry["n"] == 8 and entry["chance"] == 0.25 and 0 <= entry["accuracy"] <= 1

@@ -93,3 +93,12 @@ def test_cli_bad_input_exit_2(tmp_path, capsys):
     assert main(["slowdown", "--runs", str(d)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "flops" in err[0]
+
+
+def test_slowdown_for_results_dict():
+    from tokfilter.evaluate.slowdown import slowdown_for_results
+
+    runs, truth = synthetic_runs()
+    results = {"runs": [{"name": r.name, "mode": r.mode, "flops": r.flops, "loss": r.loss} for r in runs]}
+    out = slowdown_for_results(results, samples=50)
+    assert set(truth) <= set(out) and out["fit"]["b"] == pytest.approx(B, rel=0.02)

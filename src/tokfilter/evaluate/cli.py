@@ -61,7 +61,7 @@ def cmd_loss(args: argparse.Namespace) -> int:
 def cmd_probes_build(args: argparse.Namespace) -> int:
     from tokfilter.evaluate.probes import build_probes
 
-    return _emit(build_probes(args.shared_data, args.out, n=args.n, seed=args.seed), None)
+    return _emit(build_probes(args.shared_data, args.out, n=args.n, seed=args.seed, demo=args.demo), None)
 
 
 def cmd_lmeval(args: argparse.Namespace) -> int:
@@ -127,6 +127,9 @@ def register(subparsers) -> None:
                    help="the shared data directory (default ../shared/data)")
     b.add_argument("-n", "--n", type=int, default=1000, help="questions per probe (default 1000)")
     b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--demo", default="any",
+                   help="any (default), seen (definition in the embedded demo corpus' train split) or unseen "
+                        "(in no demo split); every question records its `demo_split`")
     b.set_defaults(func=cmd_probes_build)
 
     p = sub.add_parser("lmeval", help="run lm-evaluation-harness tasks on a checkpoint (needs the lmeval extra)",

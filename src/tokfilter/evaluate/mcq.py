@@ -156,3 +156,28 @@ def evaluate_mcq(data: str, fmt: str, scorer: LogLikelihoodScorer, tokenizer: To
             "accuracy": summary.pop("accuracy"), "chance": summary.pop("chance"), **summary,
             "skipped": reader.skipped_report(), "files": len(reader.files),
             "seconds": round(time.time() - started, 2)}
+
+
+def evaluate_sets(model, tokenizer: Tokenizer, sets: dict[str, tuple[str, str]] | list[str],
+                  limit: int | None = None, scoring: str = "cloze", progress: bool = False) -> dict:
+    """Accuracy of a loaded model on several MCQ sets: the `runs[].mcq` entry of results.json.
+
+    `sets` maps a set name to (path, format); a list of names may use `probes_forget` / `probes_retain` (the
+    shipped ontology probes) or `probes` (both). Each entry is {"n", "accuracy", "chance", "accuracy_stderr",
+    ...} as `tokfilter eval mcq` reports it, without the per-subject breakdown."""
+    from tokfilter.evaluate.loading import scorer_for
+    from tokfilter.evaluate.probes import probe_path
+
+    if isinstance(sets, list):
+        named: dict[str, tuple[str, str]] = {}
+        for name in sets:
+            kinds = ("forget", "retain") if name == "probes" else (name.removeprefix("probes_"),)
+            for kind in kinds:
+                named[f"probes_{kind}"] = (str(probe_path(kind)), "jsonl")
+        sets = named
+    scorer = scorer_for(model, tokenizer)
+    out = {}
+    for name, (path, fmt) in sets.items():
+        result = evaluate_mcq(path, fmt, scorer, tokenizer, scoring=scoring, limit=limit, progress=progress)
+        out[name] = {k: v for k, v in result.items() if k not in ("per_subject", "data", "files", "format")}
+    return out

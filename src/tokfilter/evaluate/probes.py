@@ -12,8 +12,12 @@ not the only option that echoes the definition's wording:
 Source: ../shared/data/corpora/{hpo,go}_definitions.jsonl.gz, whose `text` is "Term name. Definition". A question is
 kept only when the definition has 6-40 words, the name has at most 8 words, and neither the answer nor any distractor
 appears verbatim in the definition (no copy-the-word shortcut). Sampling is seeded, so a build is reproducible.
-Files are the project's generic MCQ JSONL (`tokfilter eval mcq --format jsonl`). A small copy (300 questions each)
-ships in `probe_data/` so the demo runs without ../shared; `probe_path(kind)` returns it.
+Files are the project's generic MCQ JSONL (`tokfilter eval mcq --format jsonl`); each question also records
+`demo_split`, the split of the embedded demo corpus whose documents contain its definition (null when none do).
+`--demo seen` keeps definitions of the demo's train split: facts a demo model could have learned from its data, which
+is what filtering should take away (models of a few million parameters do not generalise to unseen definitions);
+`--demo unseen` keeps those in no demo split. The copy shipped in `probe_data/` (300 `seen` questions each, seed 0)
+lets the demo run without ../shared; `probe_path(kind)` returns it.
 """
 
 from __future__ import annotations
@@ -62,8 +66,27 @@ def read_definitions(path: Path) -> list[tuple[str, str, str, str]]:
     return entries
 
 
-def build_questions(entries: list[tuple[str, str, str, str]], n: int, seed: int, subject: str) -> list[dict]:
-    """`n` definition -> term questions with three same-group distractors each."""
+def demo_splits(kind: str) -> dict[str, str]:
+    """Lower-cased "Name. Definition" text -> the embedded demo corpus split ('train'/'valid'/'test') whose documents hold its definition."""
+    from tokfilter.corpus.demo import load_demo
+
+    source = {"forget": "hpo", "retain": "go"}[kind]
+    found = {}
+    for doc in load_demo(domains=kind):
+        if doc.meta.get("source") != source:
+            continue
+        for paragraph in doc.text.split("\n\n"):
+            found[paragraph.strip().lower()] = doc.meta["split"]
+    return found
+
+
+def build_questions(entries: list[tuple[str, str, str, str]], n: int, seed: int, subject: str,
+                    splits: dict[str, str] | None = None, demo: str = "any") -> list[dict]:
+    """`n` definition -> term questions with three same-group distractors each.
+
+    `splits` maps lower-cased "Name. Definition" texts to the demo split holding them; `demo` keeps only questions whose
+    definition is in the demo's train split ("seen"), in no demo split at all ("unseen"), or either ("any")."""
+    splits = splits or {}
     rng = random.Random(seed)
     by_group: dict[str, list[str]] = defaultdict(list)
     for _, name, _, group in entries:
@@ -75,6 +98,9 @@ def build_questions(entries: list[tuple[str, str, str, str]], n: int, seed: int,
     for term_id, name, definition, group in candidates:
         if len(questions) == n:
             break
+        split = splits.get(f"{name}. {definition}".lower())
+        if (demo == "seen" and split != "train") or (demo == "unseen" and split is not None):
+            continue
         pool = by_group[group]
         words = _content_words(definition)
         seen = {name.lower()}
@@ -90,21 +116,23 @@ def build_questions(entries: list[tuple[str, str, str, str]], n: int, seed: int,
         answer = rng.randrange(4)
         choices = distractors[:answer] + [name] + distractors[answer:]
         questions.append({"id": term_id, "question": PROMPT.format(definition=definition), "choices": choices,
-                          "answer": answer, "subject": subject})
+                          "answer": answer, "subject": subject, "demo_split": split})
     if len(questions) < n:
-        raise UserError(f"only {len(questions)} usable {subject} definitions for {n} probe questions")
+        raise UserError(f"only {len(questions)} usable {subject} definitions ({demo}) for {n} probe questions")
     return questions
 
 
-def build_probes(shared_data: str | Path, out: str | Path, n: int = 1000, seed: int = 0) -> dict:
+def build_probes(shared_data: str | Path, out: str | Path, n: int = 1000, seed: int = 0, demo: str = "any") -> dict:
     """Write probes_forget.jsonl and probes_retain.jsonl (+ manifest.json) into `out`; returns the manifest."""
+    if demo not in ("any", "seen", "unseen"):
+        raise UserError(f"--demo {demo!r}: choose any, seen or unseen")
     corpora = Path(shared_data) / "corpora"
-    manifest: dict = {"seed": seed, "prompt": PROMPT, "format": "jsonl", "files": {}}
+    manifest: dict = {"seed": seed, "prompt": PROMPT, "format": "jsonl", "demo": demo, "files": {}}
     for kind, (source, filename, subject) in PROBES.items():
         path = corpora / source
         if not path.is_file():
             raise UserError(f"{path}: ontology definitions not found (pass --shared-data DIR)")
-        questions = build_questions(read_definitions(path), n, seed, subject)
+        questions = build_questions(read_definitions(path), n, seed, subject, demo_splits(kind), demo)
         write_text(Path(out) / filename, "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in questions))
         manifest["files"][kind] = {"file": filename, "subject": subject, "n": len(questions), "source": source}
     write_json(Path(out) / "manifest.json", manifest)

@@ -104,6 +104,13 @@ def load_runs(paths: list[str | Path], metric: str = "loss") -> list[Run]:
     return runs
 
 
+def slowdown_for_results(results: dict, metric: str = "loss", **kwargs) -> dict:
+    """The `slowdown` entry of a results.json dict, from its `runs` list (see `compute_slowdowns` for kwargs)."""
+    records = results.get("runs") or []
+    runs = [_run_from_record(r, f"results.json: runs[{k}]", f"run-{k}", metric) for k, r in enumerate(records)]
+    return compute_slowdowns(runs, **kwargs)
+
+
 def fit_power_law(compute: np.ndarray, loss: np.ndarray) -> Fit:
     """OLS of ln L on ln C."""
     x, y = np.log(np.asarray(compute, dtype=np.float64)), np.log(np.asarray(loss, dtype=np.float64))

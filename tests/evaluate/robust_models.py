@@ -1,0 +1,47 @@
+"""Tiny trained checkpoints on the embedded demo corpus for the robustness / alignment tests (a few seconds).
+
+`tiny_models(tmp)` trains a small BPE (512) on demo training text and two 3-layer GPTs (d=32, seq_len=64) for
+`steps` steps each: `full` on forget + retain + general text, and `filtered` on retain + general only (the
+document-filtered analogue). Both are real checkpoint directories with a run summary (pretraining tokens).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from tokfilter.corpus.demo import load_demo
+from tokfilter.evaluate.attack import WindowSampler, make_optimizer, token_stream, train_step
+from tokfilter.model import GPT, GPTConfig
+from tokfilter.tokenizer import train_tokenizer
+from tokfilter.train.checkpoint import save_checkpoint
+
+
+def demo_texts(domain: str, split: str, n: int) -> list[str]:
+    return [d.text for d in load_demo(split=split, domains=domain)][:n]
+
+
+def train_tiny(tokenizer, texts: list[str], out: Path, steps: int, seed: int = 0) -> Path:
+    torch.manual_seed(seed)
+    model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, n_layer=3, n_head=2, d_model=32, seq_len=64,
+                          mup_base_width=32))
+    stream = token_stream(tokenizer, texts)
+    sampler = WindowSampler(stream, 64, 16, seed)
+    optimizer = make_optimizer(model, 1e-2)
+    for _ in range(steps):
+        x, y = sampler.next_batch()
+        train_step(model, optimizer, x, y)
+    model.eval()
+    save_checkpoint(out / "checkpoint", model, train_config=None, tokenizer=tokenizer)
+    (out / "summary.json").write_text(json.dumps({"train_tokens": steps * 16 * 64}))
+    return out
+
+
+def tiny_models(tmp: Path, steps: int = 150) -> dict[str, Path]:
+    forget, retain, general = (demo_texts(d, "train", 150) for d in ("forget", "retain", "general"))
+    tokenizer = train_tokenizer(forget + retain + general, 512, tmp / "tokenizer.json")
+    return {"full": train_tiny(tokenizer, forget + retain + general, tmp / "full", steps),
+            "filtered": train_tiny(tokenizer, retain + general, tmp / "filtered", steps),
+            "tokenizer": tmp / "tokenizer.json"}
