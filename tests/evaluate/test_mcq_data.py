@@ -102,10 +102,11 @@ def test_malformed_rows_are_counted_not_fatal(tmp_path):
         {"question": "gap", "options": {"A": "x", "C": "z"}, "answer_idx": "A"},
         {"question": "bad answer", "options": {"A": "x", "B": "y"}, "answer_idx": "E"},
         {"question": "empty option", "options": {"A": "x", "B": ""}, "answer_idx": "A"},
+        {"question": "numbers", "options": {"A": 5, "B": 7.5}, "answer_idx": "b"},
     ]
     med.write_text("\n".join(json.dumps(r) for r in rows) + "\n{not json\n", encoding="utf-8")
     reader = MCQReader(med, "medagents")
-    assert [q.answer for q in reader] == [2]
+    assert [(q.answer, q.choices[q.answer]) for q in reader] == [(2, "z"), (1, "7.5")]
     assert reader.skipped == {"missing options": 3, "answer outside options": 1, "invalid JSON": 1}
 
     arc = tmp_path / "arc.jsonl"

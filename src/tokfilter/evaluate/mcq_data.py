@@ -272,6 +272,11 @@ def read_jsonl_mcq(path: Path, fmt: str, skipped: Counter) -> Iterator[MCQ]:
         raise UserError(f"{path}: unreadable ({err})") from None
 
 
+def _as_text(value):
+    """Option text; numeric options (e.g. `{"A": 5}`) become strings, anything else stays as is (and is rejected)."""
+    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
 def _valid_choices(choices: list) -> bool:
     return len(choices) >= 2 and all(isinstance(c, str) and c.strip() for c in choices)
 
@@ -285,7 +290,7 @@ def _parse_medagents(record: dict):
     keys = sorted(options)
     if keys != list(LETTERS[: len(keys)]):  # options must be A, B, C, ... without gaps
         return "missing options"
-    choices = [options[k] for k in keys]
+    choices = [_as_text(options[k]) for k in keys]
     if not _valid_choices(choices):
         return "missing options"
     answer = record.get("answer_idx")
@@ -302,7 +307,7 @@ def _parse_arc(record: dict):
     if not isinstance(raw, list) or len(raw) < 2 or not all(isinstance(c, dict) for c in raw):
         return "missing options"
     labels = [str(c.get("label", "")).strip() for c in raw]
-    choices = [c.get("text") for c in raw]
+    choices = [_as_text(c.get("text")) for c in raw]
     if not _valid_choices(choices) or not all(labels) or len(set(labels)) != len(labels):
         return "missing options"
     answer = str(record.get("answerKey", "")).strip()
@@ -315,7 +320,10 @@ def _parse_generic(record: dict):
     question, choices = record.get("question"), record.get("choices")
     if not isinstance(question, str) or not question.strip():
         return "missing question"
-    if not isinstance(choices, list) or not _valid_choices(choices):
+    if not isinstance(choices, list):
+        return "missing options"
+    choices = [_as_text(c) for c in choices]
+    if not _valid_choices(choices):
         return "missing options"
     answer = record.get("answer")
     if isinstance(answer, bool):
