@@ -38,7 +38,7 @@ def test_recovers_synthetic_exponent_and_slowdowns_within_2_percent():
     result = compute_slowdowns(runs, samples=300)
     assert result["fit"]["domain"] == "forget"
     assert result["fit"]["b"] == pytest.approx(B, rel=0.02)
-    assert result["fit"]["r2"] > 0.99
+    assert result["fit"]["r2"] > 0.99 and "warnings" not in result
     for name, factor in truth.items():
         # a 1% error in b becomes a log-slowdown error of ~|ln(factor)| %, so compare in log space
         assert math.log(result[name]["forget"]) == pytest.approx(math.log(factor), rel=0.02)
@@ -53,6 +53,13 @@ def test_exact_fit_without_noise():
     compute = np.logspace(10, 14, 4)
     fit = fit_power_law(compute, np.exp(A + B * np.log(compute)))
     assert fit.b == pytest.approx(B, rel=1e-9) and fit.a == pytest.approx(A, rel=1e-9) and fit.r2 == pytest.approx(1)
+
+
+def test_poor_fit_is_flagged():
+    runs = [Run("a", "none", 1e15, {"forget": 3.0}), Run("b", "none", 1e16, {"forget": 2.9}),
+            Run("c", "none", 1e17, {"forget": 3.05}), Run("m", "mask", 1e16, {"forget": 3.5})]
+    result = compute_slowdowns(runs, samples=20)
+    assert len(result["warnings"]) == 1 and "forget" in result["warnings"][0]
 
 
 def test_residual_bootstrap_and_errors():

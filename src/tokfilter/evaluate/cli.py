@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from tokfilter.atomic import write_json
@@ -79,6 +80,8 @@ def cmd_slowdown(args: argparse.Namespace) -> int:
     result = compute_slowdowns(runs, samples=args.samples, method=args.bootstrap, seed=args.seed,
                                forget_domain=args.forget_domain)
     result = {"metric": args.metric, **result}
+    for warning in result.get("warnings", []):
+        print(f"tokfilter slowdown: warning: {warning}", file=sys.stderr)
     figure = args.figure or (str(Path(args.out).with_suffix(".png")) if args.out else None)
     if figure:
         plot_slowdowns(result, figure)

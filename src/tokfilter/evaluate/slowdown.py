@@ -32,6 +32,7 @@ import numpy as np
 from tokfilter.errors import UserError
 
 BASELINE_MODE = "none"
+MIN_R2 = 0.8  # below this the fit is flagged in `warnings` (the numbers are still reported)
 
 
 @dataclass
@@ -165,6 +166,11 @@ def compute_slowdowns(runs: list[Run], samples: int = 2000, method: str = "runs"
                 reps = np.array([log_cf[k] - (log_lf[k] - a) / b for a, b in good])
                 lo, hi = np.quantile(reps, [alpha, 1.0 - alpha])
                 per_run[run.name]["ci"][domain] = [math.exp(min(lo, 700.0)), math.exp(min(hi, 700.0))]
+    warnings = [f"{d}: b = {f.b:.4g} >= 0, more compute does not lower the loss; slowdowns are meaningless"
+                if f.b >= 0 else f"{d}: poor power-law fit (r2 = {f.r2:.2f}); slowdowns are unreliable"
+                for d, f in fits.items() if f.b >= 0 or f.r2 < MIN_R2]
+    if warnings:
+        out["warnings"] = warnings
     forget = forget_domain if forget_domain in fits else domains[0]
     out["fit"] = {**fits[forget].to_dict(), "domain": forget}
     for name in per_run:
