@@ -213,6 +213,7 @@ def plot_slowdowns(result: dict, path: str | Path) -> None:
     runs = {k: v for k, v in result.items() if isinstance(v, dict) and "mode" in v}
     fig, axes = plt.subplots(1, len(domains), figsize=(4.2 * len(domains), 3.6), squeeze=False)
     for ax, domain in zip(axes[0], domains, strict=True):
+        low, high = 0.3, 3.0  # show at least a decade around 1 so near-1 values do not blow up the log axis
         for mode in sorted({v["mode"] for v in runs.values()}):
             points = sorted((v["flops"], v[domain], v["ci"].get(domain)) for v in runs.values()
                             if v["mode"] == mode and v.get(domain) is not None)
@@ -224,9 +225,12 @@ def plot_slowdowns(result: dict, path: str | Path) -> None:
             err = np.array([[max(y - lo, 0) for y, (lo, _) in zip(ys, cis, strict=True)],
                             [max(hi - y, 0) for y, (_, hi) in zip(ys, cis, strict=True)]])
             ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=mode)
+            low = min(low, *(max(lo, 1e-300) for lo, _ in cis), *ys)
+            high = max(high, *(hi for _, hi in cis), *ys)
         ax.axhline(1.0, color="grey", lw=0.8, ls="--")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_ylim(low / 1.5, high * 1.5)
         ax.set_xlabel("training compute (FLOPs)")
         ax.set_title(f"{domain} (fit r2 = {result['fits'][domain]['r2']:.3f})")
     axes[0][0].set_ylabel("compute slowdown vs unfiltered (x)")
