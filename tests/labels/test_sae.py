@@ -304,6 +304,15 @@ def test_cli_label_sae_trains_saves_and_reloads(tiny_model, demo_texts, tmp_path
     args = parser.parse_args(["sae", *common, "--sae", str(tmp_path / "sae"), "--out", str(tmp_path / "b.jsonl")])
     assert args.func(args) == 0
     assert load_labels(tmp_path / "b.jsonl") == first
+    # reuse the saved selection: no reference text is read, and the labels are still identical
+    reuse = [corpus, "--model", str(tiny_model), "--sae", str(tmp_path / "sae"), "--selection",
+             str(tmp_path / "sel.json"), "-z", "1", "--max-tokens", "64"]
+    args = parser.parse_args(["sae", *reuse, "--out", str(tmp_path / "d.jsonl")])
+    assert args.func(args) == 0
+    assert load_labels(tmp_path / "d.jsonl") == first
+    args = parser.parse_args(["sae", *reuse, "--layer", "1", "--out", str(tmp_path / "e.jsonl")])
+    with pytest.raises(UserError, match="made for layer 2"):
+        args.func(args)
     bad = parser.parse_args(["sae", *common, "--layer", "3", "--train-sae", "--out", str(tmp_path / "c.jsonl")])
     with pytest.raises(UserError, match="layers 1..2"):
         bad.func(bad)

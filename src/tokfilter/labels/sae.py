@@ -604,14 +604,39 @@ def selection_record(labeler: SAELabeler, stats: LatentStats, selector: Selector
     for i, latent in enumerate(labeler.latents.tolist()):
         row = {"latent": latent, "forget_rate": round(float(stats.rate("forget")[latent]), 6),
                "other_rate": round(float(stats.rate("other")[latent]), 6),
-               "mean": round(float(labeler.mean[i]), 6), "std": round(float(labeler.std[i]), 6)}
+               "mean": float(labeler.mean[i]), "std": float(labeler.std[i])}  # exact float32 values
         if spec is not None:
             row["specificity"] = round(float(spec[latent]), 6)
         contexts = stats.contexts(latent)[:max_contexts]
         if contexts:
             row["top_contexts"] = [c for _, c in contexts]
         rows.append(row)
-    return {"k": labeler.k, "z": labeler.z, "latents": rows}
+    return {"format": "tokfilter-sae-selection", "layer": labeler.reader.layer, "d_sae": labeler.sae.d_sae,
+            "k": labeler.k, "z": labeler.z, "reference_tokens": dict(stats.n), "latents": rows}
+
+
+def load_selection(path: str | Path, d_sae: int, layer: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(latents, mean, std) from a `--selection-out` file, checked against the SAE width and layer."""
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"--selection {path}: not found") from None
+    except json.JSONDecodeError as err:
+        raise UserError(f"--selection {path}: malformed JSON ({err.msg})") from None
+    if not isinstance(record, dict) or record.get("format") != "tokfilter-sae-selection":
+        raise UserError(f"--selection {path}: not a selection file written by --selection-out")
+    if record.get("d_sae") != d_sae or record.get("layer") != layer:
+        raise UserError(f"--selection {path}: made for layer {record.get('layer')} / {record.get('d_sae')} latents, "
+                        f"not layer {layer} / {d_sae}")
+    try:
+        latents = np.array([row["latent"] for row in record["latents"]], dtype=np.int64)
+        mean = np.array([row["mean"] for row in record["latents"]], dtype=np.float32)
+        std = np.array([row["std"] for row in record["latents"]], dtype=np.float32)
+    except (KeyError, TypeError, ValueError):
+        raise UserError(f"--selection {path}: each latent needs 'latent', 'mean' and 'std'") from None
+    if len(latents) and (latents.min() < 0 or latents.max() >= d_sae):
+        raise UserError(f"--selection {path}: latent index out of range for {d_sae} latents")
+    return latents, mean, std
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -646,9 +671,14 @@ def add_sae_parser(label_subparsers: argparse._SubParsersAction) -> argparse.Arg
     p.add_argument("--sae-topk", type=int, default=32, help="k of a TopK SAE (default 32)")
     p.add_argument("--sae-l1", type=float, default=5.0, help="L1 coefficient of a ReLU SAE (default 5)")
     p.add_argument("--sae-steps", type=int, default=1000, help="training steps (default 1000)")
-    p.add_argument("--reference-forget", nargs="+", required=True, metavar="SPEC", help="forget-domain text")
-    p.add_argument("--reference-other", nargs="+", required=True, metavar="SPEC", help="retain + general text")
+    p.add_argument("--reference-forget", nargs="+", metavar="SPEC", help="forget-domain text (required unless "
+                   "--selection)")
+    p.add_argument("--reference-other", nargs="+", metavar="SPEC", help="retain + general text (required unless "
+                   "--selection)")
     p.add_argument("--max-reference-docs", type=int, default=500, help="per side (default 500)")
+    p.add_argument("--reference-chars", type=int, help="use only the first N characters of each reference doc")
+    p.add_argument("--selection", metavar="JSON", help="with --sae: reuse the latents, means and stds of a "
+                   "--selection-out file instead of reading reference text again")
     p.add_argument("--max-docs", type=int, help="label at most this many corpus documents")
     p.add_argument("-k", type=int, default=2, help="selected latents a token must activate (default 2)")
     p.add_argument("-z", type=float, default=4.0, help="standard deviations above the latent mean (default 4)")
@@ -675,21 +705,17 @@ def add_sae_parser(label_subparsers: argparse._SubParsersAction) -> argparse.Arg
     return p
 
 
-def _read_texts(specs: list[str], limit: int, text_field: str) -> list[str]:
+def _read_texts(specs: list[str], limit: int, text_field: str, chars: int | None = None) -> list[str]:
     from itertools import islice
 
     from tokfilter.corpus import read_corpus
 
-    return [d.text for d in islice(read_corpus(specs, text_field=text_field), limit)]
+    return [d.text[:chars] for d in islice(read_corpus(specs, text_field=text_field), limit)]
 
 
 def run_label_sae(args: argparse.Namespace) -> int:
     """Handler of `tokfilter label sae`: prints a JSON summary on stdout."""
-    from itertools import islice
-
     from tokfilter.atomic import write_json
-    from tokfilter.corpus import read_corpus
-    from tokfilter.labels.spans import write_labels
 
     def log(message: str) -> None:
         print(message, file=sys.stderr)
@@ -711,8 +737,18 @@ def run_label_sae(args: argparse.Namespace) -> int:
     model, tokenizer = load_lm(args.model, args.gguf_file)
     if sae is not None and sae.d_in != model.config.hidden_size:
         raise UserError(f"--sae {args.sae}: d_in={sae.d_in} but the model's width is {model.config.hidden_size}")
-    forget_texts = _read_texts(args.reference_forget, args.max_reference_docs, args.text_field)
-    other_texts = _read_texts(args.reference_other, args.max_reference_docs, args.text_field)
+    if args.selection:
+        if sae is None:
+            raise UserError("--selection needs --sae (the SAE the selection was made with)")
+        latents, mean, std = load_selection(args.selection, sae.d_sae, layer)
+        reader = ResidualReader(model, tokenizer, layer, max_tokens=args.max_tokens, batch_size=args.batch_size)
+        labeler = SAELabeler(reader, sae, latents, mean, std, args.k, args.z)
+        info = {"layer": layer, "selection": str(args.selection), "selected_latents": int(len(latents))}
+        return _label_corpus(args, labeler, info, t0)
+    if not args.reference_forget or not args.reference_other:
+        raise UserError("--reference-forget and --reference-other are required (or --sae with --selection)")
+    forget_texts = _read_texts(args.reference_forget, args.max_reference_docs, args.text_field, args.reference_chars)
+    other_texts = _read_texts(args.reference_other, args.max_reference_docs, args.text_field, args.reference_chars)
     if args.selector == "judge":
         from tokfilter.labels.sae_judge import JudgeSelector, openai_judge
 
@@ -736,6 +772,16 @@ def run_label_sae(args: argparse.Namespace) -> int:
                                              **info.get("sae_training", {})})
     if args.selection_out:
         write_json(args.selection_out, selection_record(labeler, stats, selector))
+    return _label_corpus(args, labeler, info, t0)
+
+
+def _label_corpus(args: argparse.Namespace, labeler: SAELabeler, info: dict, t0: float) -> int:
+    """Label args.corpus with a ready labeler, write args.out, print the JSON summary."""
+    from itertools import islice
+
+    from tokfilter.corpus import read_corpus
+    from tokfilter.labels.spans import write_labels
+
     t1 = time.perf_counter()
     counts = {"documents": 0, "labelled_documents": 0, "labelled_chars": 0, "chars": 0}
     documents = read_corpus(args.corpus, text_field=args.text_field)
