@@ -35,6 +35,25 @@ def classifier_dir(tmp_path_factory, tokenizer):
 
 
 @pytest.fixture(scope="session")
+def bilm_classifier(tmp_path_factory, tokenizer) -> Path:
+    """A real tokfilter biLM classifier directory (random weights: these tests check plumbing, not accuracy), read
+    by annotate's default loader `tokfilter.classify.load_classifier`; skipped until that exists."""
+    import tokfilter.classify
+
+    if not hasattr(tokfilter.classify, "load_classifier"):
+        pytest.skip("tokfilter.classify.load_classifier is not available yet")
+    import torch
+
+    from tokfilter.classify.bilm import BiLM, BiLMConfig
+    from tokfilter.classify.interface import save_classifier
+
+    torch.manual_seed(0)
+    cfg = BiLMConfig(vocab_size=tokenizer.vocab_size, d_model=32, n_layer=1, n_head=2, seq_len=64)
+    out = tmp_path_factory.mktemp("bilm") / "classifier"
+    return save_classifier(out, "bilm", tokenizer, BiLM(cfg).state_dict(), {"bilm": cfg.to_dict()}, 0.5)
+
+
+@pytest.fixture(scope="session")
 def source_shards(tmp_path_factory) -> Path:
     """A read-only-by-convention shard directory; tests copy it before writing scores (see `fresh_shards`)."""
     from annotate_helpers import build_shards

@@ -154,3 +154,16 @@ def test_bad_input_exits_2_and_writes_nothing(fresh_shards, classifier_dir, tmp_
     assert _fails_with_one_line(["annotate", "--classifier", str(tmp_path / "nope"), "--shards", str(fresh_shards)],
                                 capsys)
     assert sorted(p.name for p in fresh_shards.iterdir()) == before
+
+
+def test_real_bilm_classifier_through_the_cli(fresh_shards, bilm_classifier, tmp_path, capsys):
+    """The real classifier (default loader): CLI run, then a 2-process run on a copy gives the same bytes."""
+    copy = tmp_path / "copy"
+    shutil.copytree(fresh_shards, copy)
+    assert main(["annotate", "--classifier", str(bilm_classifier), "--shards", str(fresh_shards), "--quiet"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["classifier_kind"] == "bilm" and summary["scored_shards"] == summary["num_shards"]
+    assert main(["annotate", "--classifier", str(bilm_classifier), "--shards", str(copy), "--workers", "2",
+                 "--quiet"]) == 0
+    assert score_bytes(copy) == score_bytes(fresh_shards)
+    assert len(score_bytes(copy)) == ShardSet(copy).num_shards

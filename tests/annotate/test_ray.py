@@ -8,6 +8,7 @@ import pytest
 from annotate_helpers import LOADER
 
 from tokfilter.annotate import annotate
+from tokfilter.annotate.score import DEFAULT_LOADER
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'tokfilter[ray]')")
 
@@ -20,17 +21,22 @@ def ray_session():
 
 
 @pytest.mark.slow  # ~30 s on 2 shared cores, most of it Ray start-up
-def test_ray_two_workers_match_local_one_worker(ray_session, tmp_path, source_shards, classifier_dir):
+@pytest.mark.parametrize("which", ["standin", "bilm"])
+def test_ray_two_workers_match_local_one_worker(ray_session, tmp_path, source_shards, which, request):
+    if which == "bilm":  # the real tokfilter biLM through the default loader
+        classifier_dir, loader = request.getfixturevalue("bilm_classifier"), DEFAULT_LOADER
+    else:
+        classifier_dir, loader = request.getfixturevalue("classifier_dir"), LOADER
     local, distributed = tmp_path / "local", tmp_path / "ray"
     shutil.copytree(source_shards, local)
     shutil.copytree(source_shards, distributed)
-    a = annotate(classifier_dir, local, loader=LOADER, progress=False, executor="local", workers=1)
-    b = annotate(classifier_dir, distributed, loader=LOADER, progress=False, executor="ray", workers=2)
+    a = annotate(classifier_dir, local, loader=loader, progress=False, executor="local", workers=1)
+    b = annotate(classifier_dir, distributed, loader=loader, progress=False, executor="ray", workers=2)
     assert b["scored_shards"] == b["num_shards"] == a["num_shards"] >= 4
     files = sorted(p.name for p in local.glob("*.scores.forget.npy"))
     assert len(files) == a["num_shards"]
     for name in files:
         assert (local / name).read_bytes() == (distributed / name).read_bytes(), name
     # resumable under Ray too: a rerun skips everything
-    assert annotate(classifier_dir, distributed, loader=LOADER, progress=False, executor="ray",
+    assert annotate(classifier_dir, distributed, loader=loader, progress=False, executor="ray",
                     workers=2)["scored_shards"] == 0
