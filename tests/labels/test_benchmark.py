@@ -91,3 +91,18 @@ def test_untagged_split_is_hashed_and_small_corpus_works():
     for item in spliced:
         (start, end, score), = item.spans
         assert item.document.text[start:end].startswith("Fever") and score == 1.0
+
+
+def test_cli_builds_from_tagged_files(tmp_path, capsys):
+    forget = tmp_path / "med.jsonl"
+    retain = tmp_path / "bio.jsonl"
+    sentence = "The patient was given antibiotics for the infection. "
+    forget.write_text("".join(json.dumps({"id": f"m{i}", "text": sentence * 8}) + "\n" for i in range(30)))
+    retain.write_text("".join(json.dumps({"id": f"b{i}", "text": "Leaves make sugar.\n\nRoots take water. " * 6})
+                              + "\n" for i in range(30)))
+    out = tmp_path / "bench"
+    assert main(["labels", "benchmark", "--out", str(out), "--seed", "5", "--source", f"forget={forget}",
+                 f"retain={retain}"]) == 0
+    counts = json.loads(capsys.readouterr().out)["counts"]
+    assert sum(c["documents"] for c in counts.values()) > 40
+    assert main(["labels", "benchmark", "--out", str(out), "--source", str(forget)]) == 2  # untagged domain

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from tokfilter.errors import UserError
 from tokfilter.labels.metrics import label_metrics, prf
 from tokfilter.tokenizer import load_tokenizer
 from tokfilter.tokenizer.core import default_tokenizer_spec
@@ -33,3 +36,8 @@ def test_token_level_perfect_and_partial():
     assert partial["token"]["precision"] == 1.0 and 0 < partial["token"]["recall"] < 0.5
     assert partial["tokens"] == len(tokenizer.encode(text)[0])
     assert label_metrics({}, gold, tokenizer)["token"]["recall"] == 0.0
+
+
+def test_span_beyond_text_is_an_error_not_a_silent_clip():
+    with pytest.raises(UserError, match="does not fit"):
+        label_metrics({"a": [(3, 40, 1.0)]}, [("a", "short text", [])])

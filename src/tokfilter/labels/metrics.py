@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from tokfilter.errors import UserError
 from tokfilter.labels.spans import Span, spans_to_char_scores, spans_to_token_scores
 
 
@@ -39,6 +40,10 @@ def label_metrics(predicted: Mapping[str, Sequence[Span]], gold: Iterable[tuple[
     for doc_id, text, gold_spans in gold:
         seen.add(doc_id)
         pred_spans = [s for s in predicted.get(doc_id, ()) if s[2] >= threshold]
+        for start, end, _ in (*pred_spans, *gold_spans):
+            if not 0 <= start < end <= len(text):
+                raise UserError(f"document {doc_id!r}: span [{start}, {end}) does not fit its text "
+                                f"({len(text)} characters); labels made for another corpus?")
         counts["char"] += _counts(spans_to_char_scores(gold_spans, len(text)) >= 0.5,
                                   spans_to_char_scores(pred_spans, len(text)) > 0)
         totals["char"] += len(text)
