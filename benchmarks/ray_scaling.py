@@ -2,8 +2,8 @@
 
 A local Ray instance with 2 CPUs; each worker uses 1 torch thread. Shards: real documents from the demo corpus
 (three domains interleaved) in `--shards` small shards. Classifier: `--classifier DIR` (a trained tokfilter
-classifier), or by default a freshly initialised biLM of the default size (2 x d=96, 2 layers, seq 128: weights do
-not change the cost), saved to a directory and loaded in the workers by `load_bench_classifier` below.
+classifier), or by default a freshly initialised `tokfilter.classify` biLM of the default size (2 x d=96, 2 layers,
+seq 128: weights do not change the cost), saved as a classifier directory and loaded by every worker.
 After a warm-up pass (Ray worker processes started, classifier loaded in each), passes alternate 1 worker / 2
 workers on fresh copies of the shards; "ratio" = best 1-worker scoring time / best 2-worker scoring time (target >=
 1.7 on 2 idle cores). Both runs' score files are checked byte-identical. Prints one JSON object as its last line.
@@ -19,52 +19,22 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 
-HERE = str(Path(__file__).resolve().parent)
-BENCH_LOADER = "ray_scaling:load_bench_classifier"
-
-
-class BenchBiLM:
-    """The classifier interface over `tokfilter.classify.bilm` (used until a trained classifier is given)."""
-
-    def __init__(self, directory: str | Path):
-        from safetensors.torch import load_file
-
-        from tokfilter.classify.bilm import BiLM, BiLMConfig
-
-        config = json.loads((Path(directory) / "config.json").read_text())
-        self.model = BiLM(BiLMConfig.from_dict(config["bilm"])).eval()
-        self.model.load_state_dict(load_file(str(Path(directory) / "model.safetensors")))
-        self.kind, self.tokenizer_hash = "bilm", config["tokenizer_hash"]
-        self.params, self.flops_per_token = self.model.num_params(), self.model.flops_per_token()
-
-    def score_batch(self, docs: list[np.ndarray]) -> list[np.ndarray]:
-        from tokfilter.classify.bilm import score_docs
-
-        return score_docs(self.model, docs)
-
-    def score_tokens(self, ids: np.ndarray) -> np.ndarray:
-        return self.score_batch([ids])[0]
-
-
-def load_bench_classifier(directory: str | Path) -> BenchBiLM:
-    return BenchBiLM(directory)
-
-
-def make_bench_classifier(directory: Path, tokenizer) -> Path:
+def make_bench_classifier(directory: Path, tokenizer) -> tuple[Path, str]:
+    """A biLM classifier directory of the default size with fresh weights, and the loader that reads it."""
     import torch
-    from safetensors.torch import save_file
 
+    import tokfilter.classify
+    from tokfilter.annotate.score import DEFAULT_LOADER
     from tokfilter.classify.bilm import BiLM, BiLMConfig
+    from tokfilter.classify.interface import save_classifier
 
-    directory.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     cfg = BiLMConfig(vocab_size=tokenizer.vocab_size)
-    model = BiLM(cfg)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(directory / "model.safetensors"))
-    (directory / "config.json").write_text(json.dumps({"bilm": cfg.to_dict(), "tokenizer_hash": tokenizer.hash}))
-    return directory
+    save_classifier(directory, "bilm", tokenizer, BiLM(cfg).state_dict(), {"bilm": cfg.to_dict()}, 0.5)
+    loader = DEFAULT_LOADER if hasattr(tokfilter.classify, "load_classifier") else \
+        "tokfilter.classify.interface:load_classifier"
+    return directory, loader
 
 
 def make_shards(directory: Path, tokens: int, num_shards: int, tokenizer) -> None:
@@ -97,8 +67,6 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
 
-    sys.path.insert(0, HERE)  # Ray workers import this module by name for the default classifier
-    os.environ["PYTHONPATH"] = os.pathsep.join([HERE, *filter(None, [os.environ.get("PYTHONPATH")])])
     import ray
 
     from tokfilter.annotate import annotate
@@ -112,7 +80,7 @@ def main() -> None:
         if args.classifier:
             classifier, loader = Path(args.classifier), DEFAULT_LOADER
         else:
-            classifier, loader = make_bench_classifier(work / "classifier", tokenizer), BENCH_LOADER
+            classifier, loader = make_bench_classifier(work / "classifier", tokenizer)
         source = work / "source"
         make_shards(source, args.tokens, args.shards, tokenizer)
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
