@@ -102,19 +102,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_view)
 
 
-def run_view(args: argparse.Namespace) -> int:
-    shards, run_dir = resolve_shards(args.path)
-    names = shards.score_names()
-    name = args.name
+def write_view(path: str | Path, out: str | Path | None = None, name: str | None = None, docs: int = 40) -> dict:
+    """Write the viewer page for a shard or run directory (what `tokfilter view` does); returns a summary.
+
+    `name` defaults to `forget` when present, else the first score name other than `truth`; `out` defaults to
+    RUN/view.html for a run directory and ./view.html for a shard directory."""
+    shards, run_dir = resolve_shards(path)
     if name is None:
+        names = shards.score_names()
         candidates = [n for n in names if n != "truth"] or names
         if not candidates:
             raise UserError(f"{shards.dir}: no scores yet (run `tokfilter annotate` first)")
         name = "forget" if "forget" in candidates else candidates[0]
-    if args.docs < 1:
-        raise UserError(f"--docs {args.docs} must be at least 1")
-    out = Path(args.out) if args.out else (run_dir / "view.html" if run_dir else Path("view.html"))
-    page, summary = build_page(shards, name, args.docs)
+    if docs < 1:
+        raise UserError(f"--docs {docs} must be at least 1")
+    out = Path(out) if out else (run_dir / "view.html" if run_dir else Path("view.html"))
+    page, summary = build_page(shards, name, docs)
     write_text(out, page)
-    print(json.dumps({"out": str(out), **summary}))
+    return {"out": str(out), **summary}
+
+
+def run_view(args: argparse.Namespace) -> int:
+    print(json.dumps(write_view(args.path, args.out, args.name, args.docs)))
     return 0
