@@ -97,3 +97,11 @@ def test_view_renders_in_headless_chromium(run_dir, tmp_path):
     expected = sum(int(s >= 300) for d in data["docs"] for s in d["s"])
     assert len(re.findall(r'<span [^>]*class="r"', dom)) == expected
     assert not re.findall(r'<span [^>]*class="m"', dom)
+
+
+def test_view_bad_input(run_dir, tmp_path, capsys):
+    assert main(["view", str(tmp_path / "nowhere")]) == 2
+    assert main(["view", str(run_dir), "--name", "nothere", "--out", str(tmp_path / "p.html")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("tokfilter: error:") for line in err)
+    assert not (tmp_path / "p.html").exists()
