@@ -180,3 +180,23 @@ def test_evaluate_sets_for_results_json(tiny_checkpoint):
     assert set(out) == {"probes_forget", "probes_retain"}
     for entry in out.values():
         assert entry["n"] == 8 and entry["chance"] == 0.25 and 0 <= entry["accuracy"] <= 1
+
+
+def test_pmi_discounts_options_likely_without_the_question(tiny_tokenizer):
+    from tokfilter.evaluate.mcq import score_questions
+
+    right, wrong = tiny_tokenizer.encode_ids(" B"), tiny_tokenizer.encode_ids(" C")
+    marker = tiny_tokenizer.encode_ids("Question")[0]
+    assert len(right) == len(wrong) == 1
+
+    def fake(idx):  # always likes " C"; likes " B" almost as much, but only after a question
+        logits = torch.zeros(*idx.shape, tiny_tokenizer.vocab_size)
+        logits[..., wrong[0]] = 5.0
+        asked = (idx == marker).any(dim=1)
+        logits[asked, :, right[0]] = 4.9
+        return logits
+
+    scorer = LogLikelihoodScorer(fake, seq_len=64)
+    questions = [MCQ("q?", ["B", "C"], 0, "s"), MCQ("q?", ["C", "B"], 1, "s")]
+    result = summarize(score_questions(questions, scorer, tiny_tokenizer, "cloze", progress=False))
+    assert result["accuracy"] == 0.0 and result["accuracy_pmi"] == 1.0
