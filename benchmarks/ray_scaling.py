@@ -6,7 +6,10 @@ classifier), or by default a freshly initialised `tokfilter.classify` biLM of th
 seq 128: weights do not change the cost), saved as a classifier directory and loaded by every worker.
 After a warm-up pass (Ray worker processes started, classifier loaded in each), passes alternate 1 worker / 2
 workers on fresh copies of the shards; "ratio" = best 1-worker scoring time / best 2-worker scoring time (target >=
-1.7 on 2 idle cores). Both runs' score files are checked byte-identical. Prints one JSON object as its last line.
+1.7 on 2 idle cores). Both runs' score files are checked byte-identical. Also reported, because wall-time
+scaling on a shared machine measures the other jobs as much as us: the fraction of the run each worker spent
+inside `score_shard` (1.0 = no scheduling gaps or start-up cost), the total CPU seconds (equal for 1 and 2 workers
+when nothing is wasted), and the load average. Prints one JSON object as its last line.
 """
 
 from __future__ import annotations
@@ -93,12 +96,19 @@ def main() -> None:
 
         run(2, "warmup")
         times: dict[int, list[float]] = {1: [], 2: []}
+        busy: dict[int, list[float]] = {1: [], 2: []}
+        cpu: dict[int, list[float]] = {1: [], 2: []}
         summary = {}
         for r in range(args.repeats):
             for workers in (1, 2):
                 summary = run(workers, f"w{workers}")
-                times[workers].append(summary["scoring_seconds"])
-                print(f"pass {r}: {workers} worker(s) {summary['scoring_seconds']:.2f} s", file=sys.stderr)
+                wall = summary["scoring_seconds"]
+                times[workers].append(wall)
+                # fraction of the run each worker spent inside score_shard (1.0 = never idle, no start-up cost)
+                busy[workers].append(sum(s["seconds"] for s in summary["per_shard"]) / (workers * wall))
+                cpu[workers].append(sum(s["cpu_seconds"] for s in summary["per_shard"]))
+                print(f"pass {r}: {workers} worker(s) {wall:.2f} s, busy {busy[workers][-1]:.2f}, "
+                      f"CPU {cpu[workers][-1]:.2f} s", file=sys.stderr)
         ray.shutdown()
         one, two = work / "w1", work / "w2"
         identical = all((one / p.name).read_bytes() == p.read_bytes() for p in two.glob("*.scores.forget.npy"))
@@ -113,6 +123,10 @@ def main() -> None:
                           "classifier_params": int(model.params), "flops_per_token": float(model.flops_per_token),
                           "seconds_1_worker": round(t1, 3), "seconds_2_workers": round(t2, 3),
                           "tokens_per_s_1_worker": round(tokens / t1), "tokens_per_s_2_workers": round(tokens / t2),
+                          "busy_fraction_1_worker": round(max(busy[1]), 3),
+                          "busy_fraction_2_workers": round(max(busy[2]), 3),
+                          "cpu_seconds_1_worker": round(min(cpu[1]), 3), "cpu_seconds_2_workers": round(min(cpu[2]), 3),
+                          "load_average": round(os.getloadavg()[0], 2),
                           "identical_bytes": identical, "ratio": round(t1 / t2, 3)}))
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -130,7 +130,7 @@ def score_shard(classifier_dir: str | Path, shards_dir: str | Path, index: int, 
     optional `to(device)` method (classifiers without one run where they are)."""
     import torch
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -161,6 +161,7 @@ def score_shard(classifier_dir: str | Path, shards_dir: str | Path, index: int, 
         "tokens": int(len(tokens)),
         "documents": int(len(doc_ends)),
         "seconds": round(time.perf_counter() - t0, 4),
+        "cpu_seconds": round(time.process_time() - cpu0, 4),
         "frac_above": fractions_above(scores, tokens, shards.eot_id, thresholds),
         "sha256": sha256_file(final),
         "classifier_dir": str(Path(classifier_dir).resolve()),
