@@ -23,7 +23,6 @@ from tokfilter.labels.spans import Span
 
 # a sentence ends at . ! ? (optionally followed by a closing quote/bracket) before whitespace and a capital/digit
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]?(?=\s+[\"'(\[]?[A-Z0-9])")
-_WORD = re.compile(r"\w+")
 _LAST_WORD = re.compile(r"(\w+)\.$")
 _ABBREVIATIONS = {"dr", "mr", "mrs", "ms", "st", "vs", "fig", "al", "eg", "ie", "e.g", "i.e", "no", "vol", "prof",
                   "jr", "sr", "gen", "gov", "sen", "rep", "approx", "ca", "cf", "etc"}
@@ -54,20 +53,17 @@ def sentence_bounds(text: str) -> list[tuple[int, int]]:
 
 def hit_density(text: str, units: Sequence[tuple[int, int]], hits: Sequence[tuple[int, int]]) -> np.ndarray:
     """For each unit [start, end): fraction of its words that overlap a hit (0 for a unit without words)."""
-    words = np.array([m.span() for m in _WORD.finditer(text)], dtype=np.int64).reshape(-1, 2)
-    covered = np.zeros(len(words), dtype=bool)
-    for start, end in hits:
-        first = int(np.searchsorted(words[:, 1], start, side="right"))
-        last = int(np.searchsorted(words[:, 0], end, side="left"))
-        covered[first:last] = True
-    cum = np.concatenate(([0], np.cumsum(covered)))
-    density = np.zeros(len(units), dtype=np.float64)
-    for i, (start, end) in enumerate(units):
-        first = int(np.searchsorted(words[:, 0], start, side="left"))
-        last = int(np.searchsorted(words[:, 0], end, side="left"))
-        if last > first:
-            density[i] = (cum[last] - cum[first]) / (last - first)
-    return density
+    from tokfilter.labels.lexicon import covered_words, word_bounds
+
+    words = word_bounds(text)
+    if not len(units):
+        return np.zeros(0, dtype=np.float64)
+    cum = np.concatenate(([0], np.cumsum(covered_words(words, hits))))
+    units = np.asarray(units, dtype=np.int64).reshape(-1, 2)
+    first = np.searchsorted(words[:, 0], units[:, 0], side="left")
+    last = np.searchsorted(words[:, 0], units[:, 1], side="left")
+    count = last - first
+    return np.where(count > 0, (cum[last] - cum[first]) / np.maximum(count, 1), 0.0)
 
 
 def _unit_spans(units: Sequence[tuple[int, int]], density: np.ndarray, threshold: float, score: str

@@ -182,16 +182,24 @@ def merge_intervals(intervals: Iterable[tuple[int, int]], gap: int = 0) -> list[
     return [(s, e) for s, e in merged]
 
 
-def _covered_words(words: np.ndarray, spans: Sequence[tuple[int, int]]) -> np.ndarray:
-    """Bool per word (rows of [start, end)): does any span overlap it?"""
+def covered_words(words: np.ndarray, spans: Sequence[tuple[int, int]]) -> np.ndarray:
+    """Bool per word (rows of [start, end) in text order): does any span overlap it? Vectorised."""
     flags = np.zeros(len(words), dtype=bool)
-    if not len(words):
+    if not len(words) or not len(spans):
         return flags
-    for start, end in spans:
-        first = int(np.searchsorted(words[:, 1], start, side="right"))
-        last = int(np.searchsorted(words[:, 0], end, side="left"))
-        flags[first:last] = True
-    return flags
+    spans = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
+    first = np.searchsorted(words[:, 1], spans[:, 0], side="right")  # first word ending after the span starts
+    last = np.searchsorted(words[:, 0], spans[:, 1], side="left")  # words starting before the span ends
+    keep = last > first
+    diff = np.zeros(len(words) + 1, dtype=np.int64)
+    np.add.at(diff, first[keep], 1)
+    np.add.at(diff, last[keep], -1)
+    return np.cumsum(diff[:-1]) > 0
+
+
+def word_bounds(text: str) -> np.ndarray:
+    """(n, 2) [start, end) of each word (regex \\w+) of the text."""
+    return np.array([m.span() for m in _WORD.finditer(text)], dtype=np.int64).reshape(-1, 2)
 
 
 class LexiconLabeler:
@@ -206,9 +214,9 @@ class LexiconLabeler:
         """Spans of term hits (grown when a grow matcher is set); hits separated only by whitespace are joined."""
         hits = self.matcher.find(text)
         if self.grow is not None and hits:
-            words = np.array([m.span() for m in _WORD.finditer(text)], dtype=np.int64).reshape(-1, 2)
-            seeds = _covered_words(words, hits)
-            positive = _covered_words(words, self.grow.find(text))
+            words = word_bounds(text)
+            seeds = covered_words(words, hits)
+            positive = covered_words(words, self.grow.find(text))
             grown = grow_spans(seeds, positive)
             hits = merge_intervals(hits + [tuple(w) for w in words[grown].tolist()])
         joined: list[list[int]] = []
