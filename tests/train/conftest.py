@@ -65,28 +65,29 @@ def build_spliced_shards(out: Path, max_docs: int | None = None, vocab_size: int
         if max_docs:
             parts[split] = parts[split][:max_docs if split == "train" else max_docs // 4]
     tokenizer = train_tokenizer([t for _, t, _, _ in parts["train"][:1500]], vocab_size, out / "tokenizer.json")
-    sets = []
-    for split, docs in parts.items():
-        directory = out / split
-        write_shards([Document(i, t, d) for i, t, d, _ in docs], tokenizer, directory, shard_tokens=1 << 18,
-                     progress=False)
-        shards = ShardSet(directory)
-        k = 0
-        for s in range(shards.num_shards):
-            scores = np.zeros(len(shards.tokens(s)), dtype=np.float16)
-            start = 0
-            for end in shards.doc_ends(s).astype(np.int64):
-                _, text, _, spans = docs[k]
-                k += 1
-                _, offsets = tokenizer.encode(text)
-                labels = np.zeros(len(offsets), dtype=np.float16)
-                for a, b in spans:
-                    labels[(offsets[:, 0] < b) & (offsets[:, 1] > a)] = 1
-                scores[start:start + len(labels)] = labels
-                start = int(end)
-            save_npy(shards.score_path(s, "truth"), scores)
-        sets.append(shards)
-    return tuple(sets)
+    return tuple(write_labelled_shards(docs, tokenizer, out / split) for split, docs in parts.items())
+
+
+def write_labelled_shards(docs: list, tokenizer, directory: Path) -> ShardSet:
+    """Shards of (id, text, domain, spans) documents with a `truth` sidecar: 1 on tokens overlapping a span."""
+    write_shards([Document(i, t, d) for i, t, d, _ in docs], tokenizer, directory, shard_tokens=1 << 18,
+                 progress=False)
+    shards = ShardSet(directory)
+    k = 0
+    for s in range(shards.num_shards):
+        scores = np.zeros(len(shards.tokens(s)), dtype=np.float16)
+        start = 0
+        for end in shards.doc_ends(s).astype(np.int64):
+            _, text, _, spans = docs[k]
+            k += 1
+            _, offsets = tokenizer.encode(text)
+            labels = np.zeros(len(offsets), dtype=np.float16)
+            for a, b in spans:
+                labels[(offsets[:, 0] < b) & (offsets[:, 1] > a)] = 1
+            scores[start:start + len(labels)] = labels
+            start = int(end)
+        save_npy(shards.score_path(s, "truth"), scores)
+    return shards
 
 
 @pytest.fixture(scope="session")

@@ -77,6 +77,7 @@ class OptimSection:
 class BudgetSection:
     tokens_per_param: float = 20.0  # effective-token budget = tokens_per_param * parameters ...
     tokens: int = 0  # ... unless this is > 0
+    unit: str = "effective"  # effective (unmasked targets; the paper) | train (every token: equal compute)
     max_steps: int = 0  # optional hard cap on optimizer steps (0 = none)
 
 
@@ -199,7 +200,7 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
 def validate(config: TrainConfig) -> None:
     """Value checks that the types alone do not catch."""
     choices = {"data.sampling": ("random", "sequential"), "filter.mode": ("none", "document", "mask", "remove"),
-               "filter.doc_aggregate": ("mean", "frac"), "run.device": ("auto", "cpu", "cuda"),
+               "filter.doc_aggregate": ("mean", "frac"), "budget.unit": ("effective", "train"), "run.device": ("auto", "cpu", "cuda"),
                "run.dtype": ("auto", "float32", "bfloat16")}
     for dotted, allowed in choices.items():
         section, key = dotted.split(".")

@@ -3,7 +3,8 @@
 Recipe (PAPER.md, "Pretraining"): AdamW (0.9, 0.95), 10% linear warmup, cosine decay to 0.1x, gradient clipping at
 1.0, muP learning-rate multipliers per parameter group. The budget is counted in *effective* tokens (targets that take
 a loss), 20 per parameter by default, so a masked run sees more raw tokens than an unfiltered one to learn from the
-same number of targets; the schedule's progress is effective tokens / budget. Compute (`flops`) counts every token that
+same number of targets; the schedule's progress is effective tokens / budget. (`budget.unit = "train"` counts every
+token instead, for compute-matched comparisons.) Compute (`flops`) counts every token that
 went through the model, masked or not.
 
 Each optimizer step draws one global batch (`data.batch_size` sequences); every process keeps its own rows and the
@@ -72,6 +73,31 @@ def model_config(config: TrainConfig, vocab_size: int) -> GPTConfig:
         return GPTConfig.from_dict(cfg.to_dict())  # re-validate after overrides
     except ValueError as err:
         raise UserError(f"config: {err}") from None
+
+
+def train_step(model: GPT, fwd_model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
+               y: torch.Tensor, n_global: float, world_size: int = 1, micro: int | None = None,
+               grad_clip: float = 1.0, autocast_dtype: torch.dtype | None = None) -> float:
+    """One optimizer step on this process's rows (x, y); returns this process's summed loss.
+
+    The loss is normalised by `n_global`, the unmasked targets of the whole global batch, times `world_size`
+    because DDP averages gradients over processes: every process and micro-batch then contributes exactly its share
+    of grad(sum of losses) / n_global. `fwd_model` is the model as wrapped for forward (DDP / compiled)."""
+    micro = micro or len(x)
+    scale = world_size / max(n_global, 1.0)
+    loss_sum = torch.zeros((), device=x.device)
+    for a in range(0, len(x), micro):
+        last = a + micro >= len(x)
+        sync = nullcontext() if (last or world_size == 1) else fwd_model.no_sync()
+        with sync, torch.autocast(x.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+            loss = fwd_model(x[a:a + micro], y[a:a + micro], reduction="sum")
+            (loss * scale).backward()
+        loss_sum += loss.detach().float()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return float(loss_sum)  # the step's one host sync
 
 
 def _comparable(config: dict) -> dict:
@@ -214,41 +240,31 @@ def _train(config: TrainConfig, out: Path, ddp: _Dist) -> dict:
     if is_main:
         out.mkdir(parents=True, exist_ok=True)
     tokens_per_step = config.data.batch_size * mcfg.seq_len
-    bar = tqdm(total=budget, initial=min(state["effective_tokens"], budget), unit="tok", unit_scale=True,
+    counter = "effective_tokens" if bc.unit == "effective" else "train_tokens"
+    bar = tqdm(total=budget, initial=min(state[counter], budget), unit="tok", unit_scale=True, mininterval=1.0,
                disable=not (rc.progress and is_main), file=sys.stderr, desc=f"train {fc.mode}")
     model.train()
     t_last, tok_last, loss_window = time.perf_counter(), 0, []
-    while state["effective_tokens"] < budget and not (bc.max_steps and state["step"] >= bc.max_steps):
-        filtered = state["effective_tokens"] >= fc.delay * budget
+    while state[counter] < budget and not (bc.max_steps and state["step"] >= bc.max_steps):
+        filtered = state[counter] >= fc.delay * budget
         x, y = source.next_batch(filtered)
         n_local = int((y != IGNORE_INDEX).sum())
         (n_global,) = ddp.sum([float(n_local)])
-        progress = (state["effective_tokens"] + n_global) / budget
+        progress = (state[counter] + (n_global if counter == "effective_tokens" else tokens_per_step)) / budget
         lr = oc.lr * lr_factor(progress, oc.warmup_frac, oc.min_lr_frac)
         for group in optimizer.param_groups:
             group["lr"] = lr * group["lr_mult"]
-        x, y = x.to(ddp.device, non_blocking=True), y.to(ddp.device, non_blocking=True)
-        scale = ddp.world_size / max(n_global, 1.0)
-        loss_sum = 0.0
-        for a in range(0, local_rows, micro):
-            last = a + micro >= local_rows
-            sync = nullcontext() if (last or ddp.world_size == 1) else fwd_model.no_sync()
-            with sync, torch.autocast(ddp.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                loss = fwd_model(x[a:a + micro], y[a:a + micro], reduction="sum")
-                (loss * scale).backward()
-            loss_sum += float(loss.detach())
-        if oc.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), oc.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        loss_sum = train_step(model, fwd_model, optimizer, x.to(ddp.device, non_blocking=True),
+                              y.to(ddp.device, non_blocking=True), n_global, ddp.world_size, micro, oc.grad_clip,
+                              autocast_dtype)
         (loss_total,) = ddp.sum([loss_sum])
         step_loss = loss_total / max(n_global, 1.0)
         state["step"] += 1
         state["effective_tokens"] += int(n_global)
         state["train_tokens"] += tokens_per_step
-        bar.update(min(int(n_global), max(budget - bar.n, 0)))
+        bar.update(min(state[counter], budget) - bar.n)
         loss_window.append(step_loss)
-        if state["step"] % max(rc.log_every, 1) == 0 or state["effective_tokens"] >= budget:
+        if state["step"] % max(rc.log_every, 1) == 0 or state[counter] >= budget:
             now = time.perf_counter()
             tps = (state["train_tokens"] - tok_last) / max(now - t_last, 1e-9) if tok_last else 0.0
             t_last, tok_last = now, state["train_tokens"]
