@@ -32,6 +32,9 @@ IGNORE_INDEX = -100
 # assume the cl100k vocabulary (100,277 tokens padded to 100,352); tiny presets assume a 4,096-token BPE.
 PRESETS: dict[str, tuple[int, int, int]] = {
     "tiny-0.1m": (2, 24, 2),
+    "tiny-0.2m": (2, 48, 2),
+    "tiny-0.4m": (2, 80, 2),
+    "tiny-0.7m": (3, 96, 3),
     "tiny-1m": (3, 128, 4),
     "tiny-3m": (5, 192, 6),
     "13m": (2, 128, 2),
@@ -192,8 +195,10 @@ class GPT(nn.Module):
         return x, hidden
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:
-        """Output head on final-normed hidden states: tied embedding, muP output multiplier 1/m."""
-        return F.linear(h, self.wte.weight) / self.config.width_mult
+        """Output head on final-normed hidden states: tied embedding, muP output multiplier 1/m (applied to the
+        d-dim input rather than the vocab-dim output: same result, vocab/d times cheaper)."""
+        m = self.config.width_mult
+        return F.linear(h if m == 1 else h * (1.0 / m), self.wte.weight)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, return_hidden: bool = False,
                 reduction: str = "mean"):
