@@ -34,3 +34,27 @@ def _quiet_threads():
     except ImportError:
         pass
     yield
+
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--window-size=1280,1000"]
+
+
+@pytest.fixture(scope="session")
+def run_chromium():
+    """A function running headless Chromium with the given arguments; skips when Chromium is not installed."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    binary = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)),
+                  None)
+    if binary is None:
+        pytest.skip("headless Chromium not installed (Debian: apt-get install -y chromium)")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        with tempfile.TemporaryDirectory() as profile:
+            return subprocess.run([binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+                                  capture_output=True, text=True, timeout=120)
+
+    return run

@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "tokfilter.report.html",
     "tokfilter.annotate.cli",
     "tokfilter.report.view",
+    "tokfilter.robust_cli",
 ]
 
 
@@ -38,6 +39,17 @@ COMMAND_INDEX = {
     "report": "tokfilter.report.html",
     "eval": "tokfilter.evaluate.cli",
     "slowdown": "tokfilter.evaluate.cli",
+    "demo": "tokfilter.demo",
+    "run": "tokfilter.demo",
+    "label": "tokfilter.labels.cli",
+    "labels": "tokfilter.labels.cli",
+    "train": "tokfilter.train.cli",
+    "annotate": "tokfilter.annotate.cli",
+    "export": "tokfilter.annotate.cli",
+    "view": "tokfilter.report.view",
+    "attack": "tokfilter.robust_cli",
+    "unlearn": "tokfilter.robust_cli",
+    "align": "tokfilter.robust_cli",
 }
 
 

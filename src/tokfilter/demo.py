@@ -1,4 +1,4 @@
-"""`tokfilter demo`: the whole pipeline on the embedded real demo corpus (see `tokfilter.pipeline`)."""
+"""CLI: `tokfilter demo` (the shipped demo experiment on the embedded corpus) and `tokfilter run EXPERIMENT.toml`."""
 
 from __future__ import annotations
 
@@ -6,25 +6,42 @@ import argparse
 import json
 from pathlib import Path
 
-from tokfilter.corpus.readers import ReadStats, read_corpus
-from tokfilter.shards.writer import write_shards
-from tokfilter.tokenizer import load_tokenizer
-from tokfilter.tokenizer.core import default_tokenizer_spec
+from tokfilter.experiment import load_experiment, shipped_experiment
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("demo", help="run the pipeline on the embedded demo corpus",
-                                   description="Run tokfilter end to end on the embedded real demo corpus.")
-    parser.add_argument("--out", default="tokfilter-demo", metavar="DIR", help="output directory")
-    parser.add_argument("--quick", action="store_true", help="smallest settings (a few minutes on 2 cores)")
-    parser.set_defaults(func=run_demo)
+    demo = subparsers.add_parser(
+        "demo", help="run the whole pipeline on the embedded real demo corpus",
+        description="Label, classify, score, pretrain (none/document/mask/remove), evaluate and report on the "
+                    "embedded demo corpus. Stages are cached: a rerun with nothing changed takes seconds.")
+    demo.add_argument("--out", default="tokfilter-demo", metavar="DIR", help="output directory (default %(default)s)")
+    demo.add_argument("--quick", action="store_true", help="smallest settings: about 5 minutes on 2 CPU cores")
+    demo.add_argument("--force", action="store_true", help="recompute every stage")
+    demo.set_defaults(func=run_demo)
+    run = subparsers.add_parser("run", help="run an experiment file end to end",
+                                description="Run every stage of EXPERIMENT.toml (see experiments/).")
+    run.add_argument("experiment", metavar="EXPERIMENT.toml")
+    run.add_argument("--out", metavar="DIR", help="output directory (default: runs/<experiment name>)")
+    run.add_argument("--force", action="store_true", help="recompute every stage")
+    run.set_defaults(func=run_experiment)
+
+
+def _execute(experiment_path: Path, out: Path, force: bool) -> int:
+    from tokfilter.pipeline import Pipeline, print_summary
+
+    exp = load_experiment(experiment_path)
+    results = Pipeline(exp, out, force=force).run()
+    print_summary(results)
+    print(json.dumps({"out": str(out), "results": str(out / "results.json"), "report": str(out / "report.html"),
+                      "wall_seconds": results["wall_seconds"]}))
+    return 0
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    tokenizer = load_tokenizer(default_tokenizer_spec())
-    stats = ReadStats()
-    manifest = write_shards(read_corpus("demo", stats=stats), tokenizer, out / "shards", sources=["demo"],
-                            shard_tokens=1 << 20, workers=1, read_stats=stats)
-    print(json.dumps({key: manifest[key] for key in ("num_shards", "num_documents", "num_tokens")}))
-    return 0
+    return _execute(shipped_experiment("demo-quick" if args.quick else "demo"), Path(args.out), args.force)
+
+
+def run_experiment(args: argparse.Namespace) -> int:
+    path = Path(args.experiment)
+    out = Path(args.out) if args.out else Path("runs") / path.stem
+    return _execute(path, out, args.force)

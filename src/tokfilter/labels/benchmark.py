@@ -50,6 +50,8 @@ _PARAGRAPH_BREAK = re.compile(r"\n\s*")
 class BenchmarkConfig:
     seed: int = 0
     splice_fraction: float = 0.4  # share of retain/general documents that receive one forget passage
+    splice_fraction_retain: float = -1.0  # per-host-domain override (-1 = splice_fraction): real neighbouring
+    splice_fraction_general: float = -1.0  # domains (biology) mention the forget domain more often than news does
     min_words: int = 30
     max_words: int = 150
     paragraph_share: float = 0.6  # splice at a paragraph break with this probability when the host has one
@@ -146,13 +148,18 @@ def _make_split(pool: dict[str, list[Document]], split: str, config: BenchmarkCo
     donors = sorted(pool["forget"], key=lambda d: d.id)
     rng.shuffle(hosts)
     rng.shuffle(donors)
-    n_splice = round(config.splice_fraction * len(hosts))
+    fractions = {domain: (override if override >= 0 else config.splice_fraction)
+                 for domain, override in (("retain", config.splice_fraction_retain),
+                                          ("general", config.splice_fraction_general))}
+    quota = {domain: round(fractions[domain] * sum(1 for h in hosts if h.domain == domain)) for domain in fractions}
+    spliced = {domain: 0 for domain in fractions}
     out: list[BenchmarkDoc] = []
     donor_iter = iter(donors)
     used_donors: set[str] = set()
-    for index, host in enumerate(hosts):
+    for host in hosts:
         meta = {**host.meta, "split": split}
-        if index < n_splice:
+        if spliced[host.domain] < quota[host.domain]:
+            spliced[host.domain] += 1
             passage = None
             for donor in donor_iter:
                 used_donors.add(donor.id)
@@ -222,7 +229,8 @@ def write_benchmark(bench: dict[str, list[BenchmarkDoc]], out: str | Path, confi
         files[split] = {"documents": f"{split}.jsonl.gz", "labels": f"{split}.labels.jsonl"}
     manifest = {
         "format": FORMAT, "version": VERSION, "seed": config.seed, "source": list(source),
-        "config": {"splice_fraction": config.splice_fraction, "min_words": config.min_words,
+        "config": {"splice_fraction": config.splice_fraction, "splice_fraction_retain": config.splice_fraction_retain,
+                   "splice_fraction_general": config.splice_fraction_general, "min_words": config.min_words,
                    "max_words": config.max_words, "paragraph_share": config.paragraph_share,
                    "split_fractions": list(config.split_fractions)},
         "files": files, "counts": benchmark_counts(bench),

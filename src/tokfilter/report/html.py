@@ -100,6 +100,10 @@ def render(results: dict, figures: dict[str, Path], out_dir: Path) -> str:
             rel = path.relative_to(out_dir).as_posix()
             parts.append(f"<figure><img src='{html.escape(rel)}' alt='{name}'>"
                          f"<figcaption>{html.escape(CAPTIONS.get(name, name))}</figcaption></figure>")
+    # lets a headless browser (and the tests) confirm every figure decoded: body[data-figures="loaded/total"]
+    parts.append("<script>window.addEventListener('load', function () { var imgs = document.images, ok = 0;"
+                 " for (var i = 0; i < imgs.length; i++) { if (imgs[i].complete && imgs[i].naturalWidth > 0) ok++; }"
+                 " document.body.setAttribute('data-figures', ok + '/' + imgs.length); });</script>")
     parts.append("</body></html>")
     return "\n".join(parts)
 

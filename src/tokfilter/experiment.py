@@ -1,0 +1,210 @@
+"""Experiment files: TOML -> typed dataclasses, read by `tokfilter run` and `tokfilter demo`.
+
+An experiment names its corpus (forget / retain / general sources), tokenizer, classifier, and the grid of
+pretraining runs (model sizes x filtering modes x thresholds), plus what to evaluate. Every key is checked against
+the dataclasses below: an unknown key or a value of the wrong type is a one-line error with a suggestion. The
+`[pretrain.train]` table holds `tokfilter train` settings (`section.key = value`, e.g. `"data.batch_size" = 16`)
+applied to every run. See experiments/demo.toml for a commented example.
+"""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+from tokfilter.errors import UserError
+
+
+@dataclass
+class DataSection:
+    corpus: list[str] = field(default_factory=lambda: ["demo"])  # forget=PATH retain=PATH general=PATH, or demo
+    docs_per_domain: int = 0  # cap on train documents per domain before splicing (0 = all)
+    eval_docs_per_domain: int = 200  # held-out documents per domain for the domain losses
+    splice_fraction: float = 0.4  # share of retain/general train documents that receive a forget passage
+    splice_fraction_retain: float = -1.0  # per-domain override (-1 = splice_fraction); biology mixes medicine more
+    splice_fraction_general: float = -1.0
+
+
+@dataclass
+class TokenizerSection:
+    spec: str = ""  # tokenizer.json / .tiktoken / tiktoken:NAME; "" = train a BPE (the demo uses the packaged one)
+    vocab_size: int = 4096
+
+
+@dataclass
+class ClassifierSection:
+    kind: str = "bilm"
+    budget: str = "quick"  # quick | full
+    baselines: list[str] = field(default_factory=lambda: ["forward", "windowed", "document"])
+    labels: str = "exact"  # exact (benchmark spans) | lexicon (weak labels, weak-to-strong)
+
+
+@dataclass
+class AnnotateSection:
+    executor: str = "local"
+    workers: int = 1
+
+
+@dataclass
+class PretrainSection:
+    sizes: list[str] = field(default_factory=lambda: ["tiny-0.1m"])
+    modes: list[str] = field(default_factory=lambda: ["none", "document", "mask", "remove"])
+    thresholds: list[float] = field(default_factory=lambda: [0.5])  # token modes: p(forget) >= threshold
+    doc_thresholds: list[float] = field(default_factory=lambda: [0.1])  # document mode: aggregate >= this
+    doc_aggregate: str = "frac"  # frac (fraction of tokens >= threshold) | mean (mean score)
+    scores: str = "forget"  # score sidecar to filter on: forget (classifier) | truth (exact labels)
+    baseline_sizes: list[str] = field(default_factory=list)  # extra unfiltered sizes for the slowdown fit
+    train: dict[str, Any] = field(default_factory=dict)  # tokfilter train overrides for every run
+
+
+@dataclass
+class EvalSection:
+    mcq: list[str] = field(default_factory=lambda: ["probes"])  # probes | FORMAT:PATH (mmlu, medagents, arc, jsonl)
+    mcq_limit: int = 300  # questions per set (0 = all)
+
+
+@dataclass
+class RobustnessSection:
+    enabled: bool = True
+    lrs: list[float] = field(default_factory=lambda: [1e-3, 3e-3])
+    max_tokens: int = 60_000
+    rmu_steps: int = 60
+
+
+@dataclass
+class RefusalSection:
+    enabled: bool = True
+    n_train: int = 300
+    n_eval: int = 60
+    steps: int = 120
+
+
+@dataclass
+class Experiment:
+    name: str = "experiment"
+    seed: int = 0
+    data: DataSection = field(default_factory=DataSection)
+    tokenizer: TokenizerSection = field(default_factory=TokenizerSection)
+    classifier: ClassifierSection = field(default_factory=ClassifierSection)
+    annotate: AnnotateSection = field(default_factory=AnnotateSection)
+    pretrain: PretrainSection = field(default_factory=PretrainSection)
+    eval: EvalSection = field(default_factory=EvalSection)
+    robustness: RobustnessSection = field(default_factory=RobustnessSection)
+    refusal: RefusalSection = field(default_factory=RefusalSection)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _suggest(name: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _coerce(value: Any, annotation: Any, key: str, where: str) -> Any:
+    """Check `value` against a (simple) type annotation; ints are accepted where floats are expected."""
+    origin = typing.get_origin(annotation)
+    if origin is list:
+        (item_type,) = typing.get_args(annotation)
+        if not isinstance(value, list):
+            raise UserError(f"{where}: {key} must be a list, got {value!r}")
+        return [_coerce(item, item_type, f"{key}[{i}]", where) for i, item in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise UserError(f"{where}: {key} must be a table, got {value!r}")
+        return dict(value)
+    if annotation is Any:
+        return value
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if (annotation is int and isinstance(value, bool)) or not isinstance(value, annotation):
+        raise UserError(f"{where}: {key} = {value!r} should be of type {annotation.__name__}")
+    return value
+
+
+def from_dict(cls: type, data: dict, where: str, prefix: str = "") -> Any:
+    """Build dataclass `cls` from a dict, refusing unknown keys and wrong types (nested dataclasses recurse)."""
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in fields(cls)}
+    values = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if key not in known:
+            raise UserError(f"{where}: unknown key '{dotted}'{_suggest(key, list(known))}")
+        annotation = hints[key]
+        if isinstance(annotation, type) and is_dataclass(annotation):
+            if not isinstance(value, dict):
+                raise UserError(f"{where}: '{dotted}' must be a [{dotted}] table")
+            values[key] = from_dict(annotation, value, where, f"{dotted}.")
+        else:
+            values[key] = _coerce(value, annotation, dotted, where)
+    return cls(**values)
+
+
+CHOICES = {
+    ("classifier", "budget"): ("quick", "full"),
+    ("classifier", "labels"): ("exact", "lexicon"),
+    ("annotate", "executor"): ("local", "ray"),
+    ("pretrain", "doc_aggregate"): ("frac", "mean"),
+}
+
+
+def validate(exp: Experiment, where: str) -> Experiment:
+    for (section, key), allowed in CHOICES.items():
+        value = getattr(getattr(exp, section), key)
+        if value not in allowed:
+            raise UserError(f"{where}: {section}.{key} = {value!r} is not one of {', '.join(allowed)}")
+    for mode in exp.pretrain.modes:
+        if mode not in ("none", "document", "mask", "remove"):
+            raise UserError(f"{where}: pretrain.modes has {mode!r}{_suggest(mode, ['none', 'document', 'mask', 'remove'])}")
+    for key in ("thresholds", "doc_thresholds"):
+        for value in getattr(exp.pretrain, key):
+            if not 0.0 <= value <= 1.0:
+                raise UserError(f"{where}: pretrain.{key} has {value}, outside [0, 1]")
+    if not exp.pretrain.sizes:
+        raise UserError(f"{where}: pretrain.sizes is empty")
+    from tokfilter.model import PRESETS
+
+    for size in [*exp.pretrain.sizes, *exp.pretrain.baseline_sizes]:
+        if size not in PRESETS:
+            raise UserError(f"{where}: unknown model size {size!r}{_suggest(size, list(PRESETS))}")
+    from tokfilter.train.config import TrainConfig, set_value
+
+    probe = TrainConfig()
+    for key, value in exp.pretrain.train.items():  # check the train overrides now, not after hours of work
+        set_value(probe, key, value, where=f"{where}: pretrain.train")
+    return exp
+
+
+def load_experiment(path: str | Path, overrides: dict | None = None) -> Experiment:
+    """Read and validate an experiment TOML file."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: experiment file not found") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as err:
+        raise UserError(f"{path}: invalid TOML ({err})") from None
+    for key, value in (overrides or {}).items():
+        data[key] = value
+    return validate(from_dict(Experiment, data, str(path)), str(path))
+
+
+def shipped_experiment(name: str) -> Path:
+    """Path of an experiment file shipped inside the package (e.g. 'demo', 'demo-quick')."""
+    path = Path(__file__).parent / "experiments" / f"{name}.toml"
+    if not path.is_file():
+        raise UserError(f"no shipped experiment named {name!r}")
+    return path
+
+

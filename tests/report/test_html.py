@@ -1,0 +1,56 @@
+"""report.html: regenerated from results.json alone, offline, and every figure loads in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from tokfilter.cli import main
+
+RESULTS = {
+    "tokfilter_version": "test", "experiment": "unit", "seed": 0, "wall_seconds": 1.0,
+    "classifier": {"kind": "bilm", "params": 1000, "f1": 0.9, "auroc": 0.97, "threshold": 0.4,
+                   "pr_curve": {"precision": [1.0, 0.9, 0.5], "recall": [0.1, 0.8, 1.0]},
+                   "baselines": [{"kind": "windowed", "params": 4096, "f1": 0.85,
+                                  "pr_curve": {"precision": [1.0, 0.8, 0.5], "recall": [0.1, 0.7, 1.0]}}]},
+    "runs": [
+        {"name": f"{mode}-t{t}", "mode": mode, "threshold": t, "params": 10_000, "flops": 1e12 * (1 + i),
+         "effective_tokens": 1000, "tokens_filtered_frac": 0.1 * i,
+         "loss": {"forget": 5 + i * 0.5, "retain": 5 + i * 0.05, "general": 5.5},
+         "mcq": {"hpo-medical": {"n": 100, "accuracy": 0.3, "chance": 0.25}}}
+        for i, (mode, t) in enumerate([("none", None), ("document", 0.1), ("mask", 0.5), ("remove", 0.5)])
+    ],
+    "slowdown": {"fit": {"a": 3.0, "b": -0.05, "r2": 0.99}, "mask-t0.5": {"forget": 40.0, "retain": 1.2},
+                 "remove-t0.5": {"forget": 90.0, "retain": 1.3}},
+    "robustness": {"mask-t0.5": {"recovery_tokens": 5000, "curve": [[0, 7.0], [1000, 6.0], [5000, 5.0]]},
+                   "none-rmu": {"recovery_tokens": 300, "curve": [[0, 9.0], [300, 5.0]]}},
+    "refusal": {"remove-t0.5": {"forget_refusal_rate": 0.6, "general_refusal_rate": 0.05}},
+}
+
+
+def test_report_regenerates_offline_and_figures_load(tmp_path, run_chromium):
+    (tmp_path / "results.json").write_text(json.dumps(RESULTS))
+    assert main(["report", str(tmp_path)]) == 0
+    page = (tmp_path / "report.html").read_text()
+    assert "http://" not in page and "https://" not in page  # offline: no CDN, no remote asset
+    images = re.findall(r"<img src='([^']+)'", page)
+    assert {name.split("/")[-1] for name in images} == {"frontier.png", "slowdown.png", "recovery.png",
+                                                        "classifier_pr.png", "refusal.png", "mcq.png"}
+    dom = run_chromium("--virtual-time-budget=5000", "--dump-dom", (tmp_path / "report.html").as_uri()).stdout
+    assert f'data-figures="{len(images)}/{len(images)}"' in dom
+
+
+def test_report_without_results_is_a_clean_error(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "results.json: not found" in capsys.readouterr().err
+    (tmp_path / "results.json").write_text("{broken")
+    assert main(["report", str(tmp_path)]) == 2
+
+
+@pytest.mark.parametrize("drop", ["runs", "slowdown", "robustness", "refusal", "classifier"])
+def test_partial_results_still_render(tmp_path, drop):
+    partial = {k: v for k, v in RESULTS.items() if k != drop}
+    (tmp_path / "results.json").write_text(json.dumps(partial))
+    assert main(["report", str(tmp_path)]) == 0

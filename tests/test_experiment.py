@@ -1,0 +1,42 @@
+"""Experiment files: the shipped ones parse; unknown keys, wrong types and bad values are one-line errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from tokfilter.errors import UserError
+from tokfilter.experiment import load_experiment, shipped_experiment
+
+
+@pytest.mark.parametrize("name", ["demo", "demo-quick"])
+def test_shipped_experiments_parse(name):
+    exp = load_experiment(shipped_experiment(name))
+    assert set(exp.pretrain.modes) == {"none", "document", "mask", "remove"}
+    assert len(exp.pretrain.thresholds) >= 2
+
+
+def test_repository_experiments_parse(repo_root):
+    files = sorted((repo_root / "experiments").glob("*.toml"))
+    assert files, "experiments/ should hold experiment files"
+    for path in files:
+        load_experiment(path)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[pretrain]\nmodez = ['none']\n", "unknown key 'pretrain.modez' (did you mean 'modes'?)"),
+        ("[data]\ndocs_per_domain = 'many'\n", "data.docs_per_domain = 'many' should be of type int"),
+        ("[pretrain]\nmodes = ['none', 'masking']\n", "pretrain.modes has 'masking' (did you mean 'mask'?)"),
+        ("[pretrain]\nthresholds = [1.5]\n", "outside [0, 1]"),
+        ("[pretrain]\nsizes = ['huge']\n", "unknown model size 'huge'"),
+        ("[pretrain.train]\n'optim.lrr' = 0.1\n", "unknown key 'optim.lrr' (did you mean 'optim.lr'?)"),
+        ("name = \n", "invalid TOML"),
+    ],
+)
+def test_bad_experiment_files(tmp_path, text, message):
+    path = tmp_path / "exp.toml"
+    path.write_text(text)
+    with pytest.raises(UserError) as err:
+        load_experiment(path)
+    assert message in str(err.value)
