@@ -158,13 +158,35 @@ class Pipeline:
 
     # ---------------------------------------------------------------- classifier
     def classifier(self) -> dict:
-        from tokfilter.classify import train_classifier
+        """Train the main classifier into classifier/ and each baseline into baselines/KIND/ (shared biLM)."""
+        from tokfilter.classify.train import train_classifiers
+        from tokfilter.labels.benchmark import load_benchmark
 
         c = self.exp.classifier
         shutil.rmtree(self.out / "classifier", ignore_errors=True)
-        return train_classifier(benchmark_dir=self.out / "benchmark", tokenizer=self._tokenizer(),
-                                out_dir=self.out / "classifier", kind=c.kind, budget=c.budget,
-                                baselines=list(c.baselines), seed=self.exp.seed)
+        shutil.rmtree(self.out / "baselines", ignore_errors=True)
+        split = {name: load_benchmark(self.out / "benchmark", name) for name in ("train", "valid", "test")}
+        train_items = [(b.document, b.spans) for b in split["train"]]
+        if c.labels == "lexicon":  # weak-to-strong: learn from weak labels, measure against the exact spans
+            from tokfilter.labels.weak import weak_labels
+
+            weak = weak_labels([doc for doc, _ in train_items], "sentence")
+            train_items = [(doc, weak.get(doc.id, [])) for doc, _ in train_items]
+        kinds = [c.kind, *[k for k in c.baselines if k != c.kind]]
+        out_dirs = {kind: self.out / ("classifier" if kind == c.kind else f"baselines/{kind}") for kind in kinds}
+        metrics = train_classifiers(kinds, train_items, [(b.document, b.spans) for b in split["valid"]],
+                                    self._tokenizer(), self.out / "baselines", budget=c.budget,
+                                    test_items=[(b.document, b.spans) for b in split["test"]], seed=self.exp.seed,
+                                    log=_log, out_dirs=out_dirs)
+        main = metrics[c.kind]
+
+        def entry(kind: str, m: dict) -> dict:
+            keep = ("kind", "params", "flops_per_token", "f1", "auroc", "precision", "recall", "threshold",
+                    "pr_curve", "score_tokens_per_second", "valid", "test", "document")
+            return {k: m[k] for k in keep if k in m} | {"kind": kind}
+
+        return {**entry(c.kind, main), "labels": c.labels,
+                "baselines": [entry(kind, metrics[kind]) for kind in kinds[1:] if kind in metrics]}
 
     # ---------------------------------------------------------------- annotate
     def annotate(self) -> dict:
