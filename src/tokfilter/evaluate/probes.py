@@ -2,9 +2,11 @@
 
 Standard MCQ sets (MMLU, MedQA) sit at chance for models of a few million parameters, so they cannot show what
 filtering removed at demo scale. These probes ask for the term that matches a real ontology definition, with three
-distractor terms from the same ontology (and, for GO, the same namespace: process / function / component). Of 30
-random same-group candidates the three sharing the most content words with the definition are kept, so the answer is
-not the only option that echoes the definition's wording:
+distractor terms from the same ontology (and, for GO, the same namespace: process / function / component). Of 60
+random same-group candidates, those within 0.75-1.33x the answer's length (so that neither summed log-likelihood nor
+a length prior can pick the answer: with unmatched lengths an untrained model scored 0.32 on 300 questions) and then
+the three sharing the most content words with the definition are kept, so the answer is not the only option that
+echoes the definition's wording:
 
     forget probe   Human Phenotype Ontology definitions (medicine), `probes_forget.jsonl`, subject `medicine_hpo`
     retain probe   Gene Ontology definitions (biology),               `probes_retain.jsonl`, subject `biology_go`
@@ -18,6 +20,13 @@ Files are the project's generic MCQ JSONL (`tokfilter eval mcq --format jsonl`);
 is what filtering should take away (models of a few million parameters do not generalise to unseen definitions);
 `--demo unseen` keeps those in no demo split. The copy shipped in `probe_data/` (300 `seen` questions each, seed 0)
 lets the demo run without ../shared; `probe_path(kind)` returns it.
+
+Score probes with `accuracy_pmi` (see `mcq`): it cancels each option's prior likelihood, which otherwise dominates for
+tiny models. Measured on the shipped copy (PMI accuracy forget / retain, 300 questions each, stderr ~0.026):
+untrained 2-layer d=32 GPT 0.27 / 0.26; a 0.26M-parameter model trained on 1M demo tokens 0.30 / 0.38; 0.85M
+parameters on 0.4M tokens: unfiltered 0.27 / 0.27, token masking 0.23 / 0.33, token removal 0.24 / 0.27. At that
+scale the forget probe barely moves, the retain probe a little: expect a usable signal from a few million parameters
+trained on the full demo corpus, not from the quick demo's models.
 """
 
 from __future__ import annotations
@@ -38,7 +47,7 @@ PROBES = {  # kind -> (source file, file written, subject)
     "retain": ("go_definitions.jsonl.gz", "probes_retain.jsonl", "biology_go"),
 }
 PROMPT = "Which term is defined as follows? {definition}"
-DISTRACTOR_CANDIDATES = 30
+DISTRACTOR_CANDIDATES = 60
 
 
 def _content_words(text: str) -> set[str]:
@@ -110,9 +119,10 @@ def build_questions(entries: list[tuple[str, str, str, str]], n: int, seed: int,
                 continue
             seen.add(pick.lower())
             options.append((len(words & _content_words(pick)), rng.random(), pick))
-        if len(options) < 3:
+        similar = [o for o in options if 0.75 <= len(o[2]) / len(name) <= 1.33]  # no length shortcut
+        if len(similar) < 3:
             continue
-        distractors = [pick for _, _, pick in sorted(options, reverse=True)[:3]]
+        distractors = [pick for _, _, pick in sorted(similar, reverse=True)[:3]]
         answer = rng.randrange(4)
         choices = distractors[:answer] + [name] + distractors[answer:]
         questions.append({"id": term_id, "question": PROMPT.format(definition=definition), "choices": choices,
