@@ -1,0 +1,24 @@
+"""Token classifiers: the biLM (forward + reversed backward causal LM + head) and its baselines.
+
+    from tokfilter.classify import load_classifier, train_classifier, train_classifiers, evaluate_classifier
+
+`load_classifier(dir)` returns an object with `kind`, `tokenizer_hash`, `params`, `flops_per_token`, `threshold`,
+`score_tokens(ids)` and `score_batch(docs)` (see `interface.py`); the annotate stage depends on exactly this.
+Modules: `data` (labels -> tokens, windows), `bilm`, `baselines` (windowed log-odds, document), `encoder`
+(Hugging Face encoder), `metrics`, `train` (training / evaluation API), `cli` (`tokfilter classifier`).
+"""
+
+from tokfilter.classify.interface import TokenClassifier, check_tokenizer, load_classifier
+
+
+def __getattr__(name: str):
+    # The training API imports scikit-learn and the training loop; load it only when asked for.
+    if name in ("train_classifier", "train_classifiers", "evaluate_classifier", "BUDGETS"):
+        from tokfilter.classify import train
+
+        return getattr(train, name)
+    raise AttributeError(name)
+
+
+__all__ = ["BUDGETS", "TokenClassifier", "check_tokenizer", "evaluate_classifier", "load_classifier",
+           "train_classifier", "train_classifiers"]
