@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "tokfilter.report.html",
     "tokfilter.annotate.cli",
     "tokfilter.report.view",
+    "tokfilter.classify.cli",
     "tokfilter.robust_cli",
 ]
 
