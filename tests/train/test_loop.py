@@ -196,3 +196,22 @@ def test_effect_with_a_larger_budget(spliced_shards, tmp_path):
     runs = _effect(spliced_shards, tmp_path, tokens=300_000)
     print(json.dumps({m: r["loss_own"] for m, r in runs.items()}))
     _check_effect(runs, margin=0.3)
+
+
+def test_delayed_document_filtering_and_noise_run(tmp_path):
+    """Document mode with a delayed start: unfiltered steps first, then only kept documents; label noise on."""
+    shards = _golden_shards(tmp_path)
+    cfg = tiny_config(shards.dir, filter__mode="document", filter__doc_aggregate="frac", filter__doc_threshold=0.5,
+                      filter__delay=0.5, filter__noise=0.05, data__sampling="sequential", budget__tokens=4096)
+    cfg.model.d_model = cfg.model.mup_base_width = 32
+    summary = train(cfg, tmp_path / "run")
+    records = [json.loads(ln) for ln in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    flags = [r["filtered"] for r in records if "loss" in r]
+    assert flags == sorted(flags) and flags[0] is False and flags[-1] is True
+    steps = [r for r in records if "loss" in r]
+    switch = flags.index(True)
+    before = steps[switch - 1]["effective_tokens"] - 512  # effective tokens when each step started (512 per step)
+    at = steps[switch]["effective_tokens"] - 512
+    assert before < 0.5 * 4096 <= at  # filtering starts exactly once half the budget is spent
+    assert summary["effective_tokens"] == summary["train_tokens"]  # document mode masks no targets
+    assert 0.2 < summary["tokens_filtered_frac"] < 0.8
