@@ -118,7 +118,7 @@ def _fails_with_one_line(argv, capsys) -> str:
     return err
 
 
-def test_bad_input_exits_2_and_writes_nothing(fresh_shards, classifier_dir, tmp_path, capsys):
+def test_bad_input_exits_2_and_writes_nothing(fresh_shards, classifier_dir, tmp_path, capsys, monkeypatch):
     base = ["annotate", "--classifier", str(classifier_dir), "--shards", str(fresh_shards), "--loader", LOADER,
             "--quiet"]
     before = sorted(p.name for p in fresh_shards.iterdir())
@@ -150,6 +150,13 @@ def test_bad_input_exits_2_and_writes_nothing(fresh_shards, classifier_dir, tmp_
     t0 = time.time()
     err = _fails_with_one_line(base + ["--executor", "ray", "--ray-address", f"127.0.0.1:{port}"], capsys)
     assert time.time() - t0 < 30 and ("does not answer" in err or "needs Ray" in err)
+    monkeypatch.setattr("tokfilter.annotate.executors.RAY_CONNECT_TIMEOUT", 1.0)
+    with socket.socket() as silent:  # accepts connections but never speaks: ray.init would wait for minutes
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        err = _fails_with_one_line(base + ["--executor", "ray", "--ray-address",
+                                           f"127.0.0.1:{silent.getsockname()[1]}"], capsys)
+    assert "Ray address" in err or "needs Ray" in err
 
     assert _fails_with_one_line(["annotate", "--classifier", str(tmp_path / "nope"), "--shards", str(fresh_shards)],
                                 capsys)

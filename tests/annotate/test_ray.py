@@ -20,6 +20,21 @@ def ray_session():
     ray.shutdown()
 
 
+@pytest.mark.slow
+def test_address_check_accepts_a_real_ray_cluster_and_refuses_a_silent_port(ray_session):
+    import socket
+
+    from tokfilter.annotate.executors import check_ray_address
+    from tokfilter.errors import UserError
+
+    check_ray_address(ray.get_runtime_context().gcs_address, timeout=5)  # the GCS of the running instance
+    with socket.socket() as silent:  # accepts connections, never speaks
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        with pytest.raises(UserError, match="Ray address"):
+            check_ray_address(f"127.0.0.1:{silent.getsockname()[1]}", timeout=1)
+
+
 @pytest.mark.slow  # ~30 s on 2 shared cores, most of it Ray start-up
 @pytest.mark.parametrize("which", ["standin", "bilm"])
 def test_ray_two_workers_match_local_one_worker(ray_session, tmp_path, source_shards, which, request):

@@ -37,19 +37,31 @@ def _score_task(task: dict) -> dict:
     return score_shard(**task)
 
 
-def check_ray_address(address: str, timeout: float = RAY_CONNECT_TIMEOUT) -> None:
-    """Fail fast (UserError) when a host:port Ray address does not accept connections within `timeout` seconds."""
+# HTTP/2 client preface + an empty SETTINGS frame: a gRPC server (Ray's GCS, the Ray Client server) answers with
+# a SETTINGS frame of its own (frame type 0x04 in the 4th byte of the 9-byte frame header).
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
+def check_ray_address(address: str, timeout: float | None = None) -> None:
+    """Fail fast (UserError) unless HOST:PORT (or ray://HOST:PORT) answers like a gRPC server within `timeout` s.
+
+    `ray.init` itself waits a minute or more on an address that accepts connections but is not Ray."""
     if address in ("auto", "local"):
         return
+    timeout = RAY_CONNECT_TIMEOUT if timeout is None else timeout
     hostport = address.split("://", 1)[-1].rstrip("/")
     host, _, port = hostport.rpartition(":")
     if not host or not port.isdigit():
         raise UserError(f"Ray address {address!r} is not HOST:PORT, ray://HOST:PORT or 'auto'")
     try:
-        with socket.create_connection((host, int(port)), timeout=timeout):
-            pass
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            sock.sendall(_H2_PREFACE)
+            header = sock.recv(9)
     except OSError as err:
         raise UserError(f"Ray address {address} does not answer within {timeout:g} s ({err})") from None
+    if len(header) < 4 or header[3] != 0x04:
+        raise UserError(f"Ray address {address} answers, but not like a Ray cluster (no gRPC handshake)")
 
 
 def run_ray(tasks: list[dict], workers: int, on_done: Callable[[dict], None], address: str | None = None,

@@ -71,7 +71,10 @@ def load_classifier(classifier_dir: str | Path, loader: str = DEFAULT_LOADER):
     key = (loader, str(Path(classifier_dir).resolve()))
     if key not in _classifiers:
         module_name, _, func_name = loader.partition(":")
-        load = getattr(importlib.import_module(module_name), func_name)
+        try:
+            load = getattr(importlib.import_module(module_name), func_name)
+        except (ImportError, AttributeError) as err:
+            raise UserError(f"classifier loader {loader!r} cannot be imported ({err})") from None
         _classifiers[key] = load(classifier_dir)
     return _classifiers[key]
 
