@@ -152,3 +152,17 @@ def test_export_bad_input(scored, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("tokfilter: error:") for line in err)
     assert not (tmp_path / "x").exists() and not list(tmp_path.glob(".tmp-*"))
+
+
+def test_default_threshold_comes_from_the_classifier(scored, tmp_path, capsys):
+    from tokfilter.annotate.score import default_threshold, marker_path
+
+    assert default_threshold(scored.dir, "forget") == 0.5  # the stand-in recommends none
+    copy = tmp_path / "copy"
+    shutil.copytree(scored.dir, copy)
+    for s in range(scored.num_shards):
+        path = marker_path(copy, s, "forget")
+        path.write_text(json.dumps({**json.loads(path.read_text()), "classifier_threshold": 0.3}))
+    assert default_threshold(copy, "forget") == 0.3
+    assert main(["export", "datatrove", "--shards", str(copy), "--out", str(tmp_path / "dt"), "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["threshold"] == 0.3

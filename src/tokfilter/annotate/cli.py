@@ -48,7 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("format", choices=("hf", "datatrove", "dolma"), help="output format")
     e.add_argument("--shards", required=True, metavar="SHARDS", help="scored shard directory")
     e.add_argument("--name", default="forget", help="score name (default: forget)")
-    e.add_argument("--threshold", type=float, default=0.5, help="a token is forget when score >= this (default 0.5)")
+    e.add_argument("--threshold", type=float, default=None,
+                   help="a token is forget when score >= this (default: the threshold recommended by the classifier "
+                        "that wrote the scores, else 0.5)")
     e.add_argument("--mode", choices=("mask", "remove", "document"), default="mask",
                    help="mask: no loss on forget targets; remove: also hide them in the input; "
                         "document: drop whole documents (default: mask)")
@@ -77,8 +79,10 @@ def run_annotate(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     from tokfilter.annotate import export
+    from tokfilter.annotate.score import default_threshold
 
-    summary = export.export(args.format, args.shards, args.out, name=args.name, threshold=args.threshold,
+    threshold = args.threshold if args.threshold is not None else default_threshold(args.shards, args.name)
+    summary = export.export(args.format, args.shards, args.out, name=args.name, threshold=threshold,
                             mode=args.mode, doc_threshold=args.doc_threshold, doc_aggregate=args.doc_aggregate,
                             progress=not args.quiet)
     print(json.dumps(summary))

@@ -122,6 +122,7 @@ def annotate(classifier_dir: str | Path, shards_dir: str | Path, name: str = "fo
         "name": name,
         "classifier": str(classifier_dir),
         "classifier_kind": getattr(classifier, "kind", None),
+        "classifier_threshold": getattr(classifier, "threshold", None),
         "shards": str(shards_dir),
         "executor": executor,
         "workers": workers,

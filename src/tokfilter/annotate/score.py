@@ -102,6 +102,19 @@ def fractions_above(scores: np.ndarray, tokens: np.ndarray, eot_id: int, thresho
     return {f"{t:g}": float(np.count_nonzero(values >= t) / n) for t in thresholds}
 
 
+def default_threshold(shards_dir: str | Path, name: str, fallback: float = 0.5) -> float:
+    """The threshold the classifier that wrote these scores recommends (its validation-F1 optimum, recorded in the
+    completion markers), or `fallback` when there is none (scores from elsewhere, e.g. exact labels)."""
+    for marker in sorted(Path(shards_dir).glob(f"*.scores.{name}.done.json")):
+        try:
+            value = json.loads(marker.read_text(encoding="utf-8")).get("classifier_threshold")
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+            continue
+        if isinstance(value, (int, float)):
+            return float(value)
+    return fallback
+
+
 def is_done(shards_dir: str | Path, index: int, name: str, fingerprint: str) -> bool:
     """True when shard `index` has a marker for this classifier whose sha256 matches its score file."""
     marker = marker_path(shards_dir, index, name)
@@ -170,6 +183,7 @@ def score_shard(classifier_dir: str | Path, shards_dir: str | Path, index: int, 
         "classifier_dir": str(Path(classifier_dir).resolve()),
         "classifier_fingerprint": fingerprint or classifier_fingerprint(classifier_dir),
         "classifier_kind": getattr(classifier, "kind", None),
+        "classifier_threshold": getattr(classifier, "threshold", None),
         "threads": threads,
         "device": device,
         "host": os.uname().nodename,

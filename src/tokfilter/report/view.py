@@ -1,9 +1,10 @@
 """`tokfilter view`: a static, self-contained HTML page to audit token scores by eye.
 
-Documents are shown with every token shaded by its score; a threshold slider and a mode switch show what mask
-(struck through: no loss on that target), remove (blacked out: hidden in the input too) and document filtering
-(whole document greyed out) would hide; side links jump to the most- and least-flagged documents, and exact labels
-(the `truth` score, when the shards have one) can be underlined for comparison. Everything (data, CSS, JS) is inline:
+Documents are shown with every token shaded by its score; a threshold slider (starting at the threshold the
+classifier recommends) and a mode switch show what mask (struck through: no loss on that target), remove (blacked
+out: hidden in the input too) and document filtering (whole document greyed out) would hide; side links jump to
+the most- and least-flagged documents, and exact labels (the `truth` score, when the shards have one) can be
+underlined for comparison. Everything (data, CSS, JS) is inline:
 no CDN, no network, one file to mail around.
 
 Which documents: all documents are ranked by mean score and `--docs N` of them are taken evenly along that ranking
@@ -82,11 +83,16 @@ def build_page(shards: ShardSet, name: str, n_docs: int = 40, title: str | None 
         docs.append({"id": str(meta.get("id")), "domain": str(meta.get("domain")), "shard": s, "n": b - a,
                      "truncated": keep < b - a, "mean": round(mean, 4), "pieces": _pieces(text, offsets),
                      "s": np.rint(np.clip(scores, 0, 1) * 1000).astype(int).tolist(), "t": truth})
-    data = {"name": name, "has_truth": has_truth, "num_documents": len(ranked), "docs": docs}
+    from tokfilter.annotate.score import default_threshold
+
+    threshold = default_threshold(shards.dir, name)
+    data = {"name": name, "has_truth": has_truth, "num_documents": len(ranked), "threshold": threshold,
+            "docs": docs}
     payload = json.dumps(data, ensure_ascii=False).replace("</", "<\\/").replace("<!--", "<\\!--")
     title = html.escape(title or f"{shards.dir.name} · {name}")
     page = TEMPLATE.read_text(encoding="utf-8").replace("__TITLE__", title).replace("__DATA__", payload)
-    return page, {"name": name, "documents_shown": len(docs), "documents": len(ranked), "truth": has_truth}
+    return page, {"name": name, "documents_shown": len(docs), "documents": len(ranked), "truth": has_truth,
+                  "threshold": threshold}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
