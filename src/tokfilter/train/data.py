@@ -198,18 +198,24 @@ class BatchSource:
     def _views(self, filtered: bool) -> list:
         return self.kept_views if (filtered and self.kept_views is not None) else self.raw_views
 
-    def filtered_fraction(self) -> float:
-        """Fraction of training-corpus tokens the filter removes (dropped documents, or tokens labelled forget)."""
+    def filtered_fraction(self, max_tokens: int = 1 << 27) -> float:
+        """Fraction of training-corpus tokens the filter removes (dropped documents, or tokens labelled forget).
+
+        Token modes read the scores: exactly up to `max_tokens`, beyond that from evenly strided 4M-token chunks."""
         total = self.shards.num_tokens
         if self.mode == "none" or total == 0:
             return 0.0
         if self.mode == "document":
             return self.dropped_tokens / total
-        flagged = 0
+        chunk = 1 << 22
+        stride = chunk * max(1, -(-total // max_tokens))
+        flagged = counted = 0
         for i, view in enumerate(self.raw_views):
-            for a in range(0, view.length, 1 << 22):
-                flagged += int(self._forget(i, np.arange(a, min(a + (1 << 22), view.length))).sum())
-        return flagged / total
+            for a in range(0, view.length, stride):
+                positions = np.arange(a, min(a + chunk, view.length))
+                flagged += int(self._forget(i, positions).sum())
+                counted += len(positions)
+        return flagged / max(counted, 1)
 
     def _forget(self, shard: int, positions: np.ndarray) -> np.ndarray:
         labels = token_labels(self.scores[shard][positions], self.threshold, self.noise, self.seed, shard, positions)
