@@ -243,45 +243,35 @@ class Pipeline:
         return _run_record(run, summary)
 
     # ---------------------------------------------------------------- evaluation
-    def mcq_sets(self) -> list[tuple[str, str, str]]:
-        """(set name, path, format) for every MCQ set of the experiment."""
+    def mcq_sets(self) -> dict[str, tuple[str, str]]:
+        """{set name: (path, format)} for every MCQ set of the experiment (`probes` = the shipped probe sets)."""
         from tokfilter.evaluate.probes import probe_path
 
-        sets = []
+        sets: dict[str, tuple[str, str]] = {}
         for entry in self.exp.eval.mcq:
             if entry == "probes":
-                sets += [("hpo-medical", str(probe_path("hpo")), "jsonl"), ("go-biology", str(probe_path("go")),
-                                                                            "jsonl")]
+                sets.update({f"probes_{kind}": (str(probe_path(kind)), "jsonl") for kind in ("forget", "retain")})
             else:
                 fmt, sep, path = entry.partition(":")
                 if not sep:
                     raise UserError(f"eval.mcq entry {entry!r}: expected 'probes' or FORMAT:PATH")
-                sets.append((Path(path).stem, path, fmt))
+                sets[Path(path).stem] = (path, fmt)
         return sets
 
     def mcq_one(self, run_name: str) -> dict:
-        from tokfilter.evaluate.loading import load_checkpoint, scorer_for
-        from tokfilter.evaluate.mcq import evaluate_mcq
+        from tokfilter.evaluate.loading import load_checkpoint
+        from tokfilter.evaluate.mcq import evaluate_sets
 
         model, tokenizer = load_checkpoint(self.out / "runs" / run_name, device="cpu")
-        scorer = scorer_for(model, tokenizer)
-        out = {}
-        for name, path, fmt in self.mcq_sets():
-            result = evaluate_mcq(path, fmt, scorer, tokenizer, limit=self.exp.eval.mcq_limit or None,
-                                  progress=False)
-            out[name] = {"n": result["n"], "accuracy": result["accuracy"], "chance": result["chance"]}
-            if result.get("groups"):
-                out[name]["groups"] = result["groups"]
-        return out
+        return evaluate_sets(model, tokenizer, self.mcq_sets(), limit=self.exp.eval.mcq_limit or None)
 
     def slowdown(self, runs: list[dict]) -> dict:
-        from tokfilter.evaluate.slowdown import Run, compute_slowdowns
+        from tokfilter.evaluate.slowdown import slowdown_for_results
 
         baselines = [r for r in runs if r["mode"] == "none"]
         if len({r["flops"] for r in baselines}) < 2:
             return {"skipped": "needs unfiltered runs at two or more compute budgets (add sizes)"}
-        records = [Run(r["name"], r["mode"], r["flops"], {k: v for k, v in r["loss_own"].items()}) for r in runs]
-        return compute_slowdowns(records, samples=1000, seed=self.exp.seed)
+        return slowdown_for_results({"runs": runs}, samples=1000, seed=self.exp.seed)
 
     # ---------------------------------------------------------------- robustness, refusal
     def _main_runs(self, runs: list[dict]) -> dict[str, dict]:

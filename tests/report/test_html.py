@@ -22,8 +22,9 @@ RESULTS = {
          "mcq": {"hpo-medical": {"n": 100, "accuracy": 0.3, "chance": 0.25}}}
         for i, (mode, t) in enumerate([("none", None), ("document", 0.1), ("mask", 0.5), ("remove", 0.5)])
     ],
-    "slowdown": {"fit": {"a": 3.0, "b": -0.05, "r2": 0.99}, "mask-t0.5": {"forget": 40.0, "retain": 1.2},
-                 "remove-t0.5": {"forget": 90.0, "retain": 1.3}},
+    "slowdown": {"fit": {"a": 3.0, "b": -0.05, "r2": 0.99}, "mask-t0.5": {"mode": "mask", "forget": 40.0, "retain": 1.2,
+                                                                         "ci": {"forget": [20.0, 80.0]}},
+                 "remove-t0.5": {"mode": "remove", "forget": 90.0, "retain": 1.3}},
     "robustness": {"mask-t0.5": {"recovery_tokens": 5000, "curve": [[0, 7.0], [1000, 6.0], [5000, 5.0]]},
                    "none-rmu": {"recovery_tokens": 300, "curve": [[0, 9.0], [300, 5.0]]}},
     "refusal": {"remove-t0.5": {"forget_refusal_rate": 0.6, "general_refusal_rate": 0.05}},
@@ -35,6 +36,7 @@ def test_report_regenerates_offline_and_figures_load(tmp_path, run_chromium):
     assert main(["report", str(tmp_path)]) == 0
     page = (tmp_path / "report.html").read_text()
     assert "http://" not in page and "https://" not in page  # offline: no CDN, no remote asset
+    assert "20 – 80" in page  # the slowdown table shows the bootstrap interval
     images = re.findall(r"<img src='([^']+)'", page)
     assert {name.split("/")[-1] for name in images} == {"frontier.png", "slowdown.png", "recovery.png",
                                                         "classifier_pr.png", "refusal.png", "mcq.png"}

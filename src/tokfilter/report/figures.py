@@ -69,7 +69,7 @@ def slowdown(results: dict, path: Path) -> Path | None:
     table = results.get("slowdown") or {}
     runs = {r["name"]: r for r in results.get("runs", [])}
     points = [(runs[name], value) for name, value in table.items()
-              if name != "fit" and name in runs and isinstance(value, dict) and value.get("forget") is not None]
+              if name in runs and isinstance(value, dict) and value.get("forget") is not None]
     if not points:
         return None
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
@@ -77,8 +77,8 @@ def slowdown(results: dict, path: Path) -> Path | None:
         items = sorted(((run, value) for run, value in points if run["mode"] == mode), key=lambda p: p[0]["flops"])
         xs = [run["flops"] for run, _ in items]
         ys = [value["forget"] for _, value in items]
-        lows = [value.get("forget_ci", [y, y])[0] for (_, value), y in zip(items, ys)]
-        highs = [value.get("forget_ci", [y, y])[1] for (_, value), y in zip(items, ys)]
+        cis = [(value.get("ci") or {}).get("forget") or [y, y] for (_, value), y in zip(items, ys)]
+        lows, highs = [ci[0] for ci in cis], [ci[1] for ci in cis]
         ax.errorbar(xs, ys, yerr=[[max(y - lo, 0) for y, lo in zip(ys, lows)],
                                   [max(hi - y, 0) for y, hi in zip(ys, highs)]],
                     marker=MODE_MARKERS.get(mode, "o"), color=MODE_COLORS.get(mode), label=mode, capsize=3)

@@ -77,11 +77,16 @@ def render(results: dict, figures: dict[str, Path], out_dir: Path) -> str:
                  c.get("threshold")] for c in [classifier, *classifier.get("baselines", [])]]
         parts.append(_table(["classifier", "params", "FLOPs/token", "F1", "AUROC", "threshold"], rows))
     slow = results.get("slowdown") or {}
-    if any(k != "fit" for k in slow):
+    slow_rows = [[name, v.get("mode"), v.get("forget"), (v.get("ci") or {}).get("forget"), v.get("retain")]
+                 for name, v in slow.items() if isinstance(v, dict) and "mode" in v]
+    if slow_rows:
         parts.append("<h2>Compute slowdown</h2>")
-        rows = [[name, v.get("forget"), v.get("retain")] for name, v in slow.items()
-                if name != "fit" and isinstance(v, dict)]
-        parts.append(_table(["run", "forget slowdown (x)", "retain slowdown (x)"], rows))
+        fit = slow.get("fit") or {}
+        parts.append(f"<p>Unfiltered fit ln L = a + b ln C on the forget domain: a = {_fmt(fit.get('a'))}, "
+                     f"b = {_fmt(fit.get('b'))}, r² = {_fmt(fit.get('r2'))}.</p>")
+        for row in slow_rows:
+            row[3] = "–" if not row[3] else f"{row[3][0]:.3g} – {row[3][1]:.3g}"
+        parts.append(_table(["run", "mode", "forget slowdown (x)", "95% CI", "retain slowdown (x)"], slow_rows))
     robust = results.get("robustness") or {}
     if robust:
         parts.append("<h2>Finetuning attack</h2>")
