@@ -22,11 +22,13 @@ EXECUTORS = ("local", "ray")
 RAY_CONNECT_TIMEOUT = 5.0
 
 
-def run_local(tasks: list[dict], workers: int, on_done: Callable[[dict], None]) -> None:
-    """Run `score_shard(**task)` for each task here (workers <= 1) or in a pool of processes."""
+def run_local(tasks: list[dict], workers: int, on_done: Callable[[dict], None],
+              on_tokens: Callable[[int], None] | None = None) -> None:
+    """Run `score_shard(**task)` for each task here (workers <= 1; `on_tokens` then reports progress within a
+    shard) or in a pool of processes."""
     if workers <= 1 or len(tasks) <= 1:
         for task in tasks:
-            on_done(score_shard(**task))
+            on_done(score_shard(**task, on_tokens=on_tokens))
         return
     with mp.get_context("spawn").Pool(min(workers, len(tasks))) as pool:
         for stats in pool.imap_unordered(_score_task, tasks):

@@ -94,15 +94,22 @@ def annotate(classifier_dir: str | Path, shards_dir: str | Path, name: str = "fo
     bar = tqdm(total=todo_tokens, unit="tok", unit_scale=True, disable=not progress or not todo, file=sys.stderr,
                desc=f"annotate {name}")
 
+    shown = {"tokens": 0}  # tokens already on the bar for the shard in progress (in-process runs report batches)
+
+    def on_tokens(n: int) -> None:
+        shown["tokens"] += n
+        bar.update(n)
+
     def on_done(stats: dict) -> None:
         per_shard[stats["shard"]] = {**stats, "skipped": False}
-        bar.update(stats["tokens"])
+        bar.update(stats["tokens"] - shown["tokens"])
+        shown["tokens"] = 0
         bar.set_postfix(shards=f"{len(per_shard)}/{shards.num_shards}")
 
     t_score = time.perf_counter()
     try:
         if executor == "local":
-            run_local(tasks, workers, on_done)
+            run_local(tasks, workers, on_done, on_tokens)
         else:
             run_ray(tasks, workers, on_done, address=ray_address, threads=threads, gpus=1 if device == "cuda" else 0)
     finally:

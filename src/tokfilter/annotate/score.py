@@ -24,6 +24,7 @@ import importlib
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -139,11 +140,13 @@ def resolve_device(device: str = "auto") -> str:
 
 def score_shard(classifier_dir: str | Path, shards_dir: str | Path, index: int, name: str = "forget",
                 thresholds=DEFAULT_THRESHOLDS, loader: str = DEFAULT_LOADER, threads: int = 1,
-                batch_tokens: int = BATCH_TOKENS, fingerprint: str | None = None, device: str = "auto") -> dict:
+                batch_tokens: int = BATCH_TOKENS, fingerprint: str | None = None, device: str = "auto",
+                on_tokens: Callable[[int], None] | None = None) -> dict:
     """Score shard `index` of `shards_dir` and write its scores and completion marker; returns the shard's stats.
 
     `device`: "auto" (a GPU when this worker sees one), "cpu" or "cuda"; it is applied through the classifier's
-    optional `to(device)` method (classifiers without one run where they are)."""
+    optional `to(device)` method (classifiers without one run where they are). `on_tokens(n)` (in-process runs
+    only) is called after each batch with the number of tokens just scored, for a progress bar."""
     import torch
 
     t0, cpu0 = time.perf_counter(), time.process_time()
@@ -167,6 +170,8 @@ def score_shard(classifier_dir: str | Path, shards_dir: str | Path, index: int, 
                     if out.shape != (b - a,):
                         raise RuntimeError(f"classifier returned {out.shape} scores for a {b - a}-token document")
                     scores[a:b] = np.clip(out, 0.0, 1.0).astype(np.float16)
+                if on_tokens is not None:
+                    on_tokens(batch[-1][1] + 1 - batch[0][0])  # the batch's documents and their eot tokens
     finally:
         torch.set_num_threads(previous_threads)
     final = shards.score_path(index, name)
@@ -185,6 +190,7 @@ def score_shard(classifier_dir: str | Path, shards_dir: str | Path, index: int, 
         "classifier_kind": getattr(classifier, "kind", None),
         "classifier_threshold": getattr(classifier, "threshold", None),
         "threads": threads,
+        "batch_tokens": batch_tokens,
         "device": device,
         "host": os.uname().nodename,
         "tokfilter_version": __version__,
