@@ -25,6 +25,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from tokfilter.atomic import atomic_path, write_json
@@ -118,7 +119,10 @@ def load_tensors(directory: str | Path) -> dict[str, torch.Tensor]:
     path = Path(directory) / "model.safetensors"
     if not path.is_file():
         raise UserError(f"{path}: not found")
-    return load_file(str(path))
+    try:
+        return load_file(str(path))
+    except SafetensorError as err:
+        raise UserError(f"{path}: not a readable safetensors file ({err})") from None
 
 
 def load_classifier(directory: str | Path) -> TokenClassifier:

@@ -44,11 +44,11 @@ from tokfilter.errors import UserError
 
 BUDGETS: dict[str, dict] = {
     "quick": {"d_model": 96, "n_layer": 2, "n_head": 4, "seq_len": 128, "batch_size": 32,
-              "pretrain_steps": 100, "finetune_steps": 150, "lr": 3e-3, "finetune_lr": 1e-3, "lm_weight": 0.0,
-              "head": "conv", "layers": [1, 2], "encoder_steps": 0, "doc_label": "domain", "doc_fraction": 0.5},
+              "pretrain_steps": 50, "finetune_steps": 200, "lr": 3e-3, "finetune_lr": 1e-3, "lm_weight": 0.0,
+              "head": "conv", "head_hidden": 64, "layers": [1, 2], "encoder_steps": 0, "doc_label": "domain", "doc_fraction": 0.5},
     "full": {"d_model": 128, "n_layer": 3, "n_head": 4, "seq_len": 128, "batch_size": 32,
              "pretrain_steps": 600, "finetune_steps": 400, "lr": 3e-3, "finetune_lr": 1e-3, "lm_weight": 0.0,
-             "head": "conv", "layers": [2, 3], "encoder_steps": 300, "doc_label": "domain", "doc_fraction": 0.5},
+             "head": "conv", "head_hidden": 64, "layers": [2, 3], "encoder_steps": 300, "doc_label": "domain", "doc_fraction": 0.5},
 }
 
 
@@ -128,12 +128,14 @@ def _save(clf, kind: str, tokenizer, out_dir: Path, settings: dict, metrics: dic
 
 
 def pretrain_bilm(train: Sequence[TokenDoc], tokenizer, settings: dict, seed: int = 0,
-                  log: Callable[[str], None] = _log_default) -> tuple[B.BiLM, dict]:
-    """Both LMs pretrained on the training documents' text (next-token forward, previous-token backward)."""
+                  log: Callable[[str], None] = _log_default, directions: str = "both") -> tuple[B.BiLM, dict]:
+    """Both LMs pretrained on the training documents' text (next-token forward, previous-token backward); with
+    directions="forward" only the forward one (initialised identically)."""
     torch.manual_seed(seed)
     cfg = B.BiLMConfig(vocab_size=tokenizer.vocab_size, seq_len=settings["seq_len"], n_layer=settings["n_layer"],
+                       directions=directions,
                        d_model=settings["d_model"], n_head=settings["n_head"], layers=list(settings["layers"]),
-                       head=settings["head"], pad_id=tokenizer.eot_id)
+                       head=settings["head"], head_hidden=settings["head_hidden"], pad_id=tokenizer.eot_id)
     model = B.BiLM(cfg)
     stats = {"steps": 0, "seconds": 0.0}
     if settings["pretrain_steps"]:
@@ -193,7 +195,8 @@ def train_classifiers(kinds: Sequence[str], train_items: Sequence, valid_items: 
     def get_pretrained():
         nonlocal pretrained, pre_stats
         if pretrained is None:
-            pretrained, pre_stats = pretrain_bilm(train, tokenizer, settings, seed, log)
+            directions = "both" if {"bilm", "document"} & set(kinds) else "forward"
+            pretrained, pre_stats = pretrain_bilm(train, tokenizer, settings, seed, log, directions)
         return pretrained
 
     for kind in kinds:
@@ -204,7 +207,7 @@ def train_classifiers(kinds: Sequence[str], train_items: Sequence, valid_items: 
         elif kind in ("bilm", "forward"):
             base = get_pretrained()
             stages["pretrain"] = pre_stats
-            model = copy.deepcopy(base) if kind == "bilm" else forward_only(base)
+            model = copy.deepcopy(base) if kind == "bilm" or base.bwd is None else forward_only(base)
             torch.manual_seed(seed + 2)
             stages["finetune"] = finetune(model, train, settings, seed, log)
             clf = B.BiLMClassifier(model, tokenizer.hash, kind)
