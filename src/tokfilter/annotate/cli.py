@@ -81,6 +81,9 @@ def run_export(args: argparse.Namespace) -> int:
     from tokfilter.annotate import export
     from tokfilter.annotate.score import default_threshold
 
+    for flag, value in (("--threshold", args.threshold), ("--doc-threshold", args.doc_threshold)):
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise UserError(f"{flag} must be in [0, 1], got {value}")
     threshold = args.threshold if args.threshold is not None else default_threshold(args.shards, args.name)
     summary = export.export(args.format, args.shards, args.out, name=args.name, threshold=threshold,
                             mode=args.mode, doc_threshold=args.doc_threshold, doc_aggregate=args.doc_aggregate,
