@@ -27,8 +27,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _execute(experiment_path: Path, out: Path, force: bool) -> int:
+    from tokfilter.errors import UserError
     from tokfilter.pipeline import Pipeline, print_summary
 
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a directory; choose another --out")
     exp = load_experiment(experiment_path)
     results = Pipeline(exp, out, force=force).run()
     print_summary(results)

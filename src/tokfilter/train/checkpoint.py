@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from tokfilter import __version__
@@ -113,7 +114,11 @@ def load_model(path: str | Path, device: str | torch.device = "cpu"):
     weights_path = path / "model.safetensors"
     if not weights_path.is_file():
         raise UserError(f"{path}: checkpoint has no model.safetensors")
-    missing, unexpected = model.load_state_dict(load_file(weights_path), strict=False)
+    try:
+        weights = load_file(weights_path)
+    except SafetensorError as err:
+        raise UserError(f"{weights_path}: not a readable safetensors file ({err})") from None
+    missing, unexpected = model.load_state_dict(weights, strict=False)
     if missing or unexpected:
         raise UserError(f"{weights_path}: weights do not match config.json "
                         f"(missing {missing[:3]}, unexpected {unexpected[:3]})")

@@ -208,7 +208,8 @@ def validate(config: TrainConfig) -> None:
         if value not in allowed:
             raise UserError(f"config: {dotted} = {value!r} is not one of {', '.join(allowed)}"
                             f"{_suggest(value, list(allowed))}")
-    for dotted in ("filter.noise", "filter.delay", "optim.warmup_frac", "optim.min_lr_frac"):
+    for dotted in ("filter.threshold", "filter.doc_threshold", "eval.threshold", "filter.noise", "filter.delay",
+                   "optim.warmup_frac", "optim.min_lr_frac"):
         section, key = dotted.split(".")
         value = getattr(getattr(config, section), key)
         if not 0.0 <= value <= 1.0:
