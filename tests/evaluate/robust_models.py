@@ -1,15 +1,17 @@
 """Tiny trained checkpoints on the embedded demo corpus for the robustness / alignment tests (a few seconds).
 
 `tiny_models(tmp)` trains a small BPE (512) on demo training text and two 3-layer GPTs (d=32, seq_len=64) for
-`steps` steps each: `full` on forget + retain + general text, and `filtered` on retain + general only (the
+`steps` steps of 8 x 64 tokens each: `full` on forget + retain + general text, and `filtered` on retain + general only (the
 document-filtered analogue). Both are real checkpoint directories with a run summary (pretraining tokens).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 from tokfilter.corpus.demo import load_demo
@@ -28,20 +30,49 @@ def train_tiny(tokenizer, texts: list[str], out: Path, steps: int, seed: int = 0
     model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, n_layer=3, n_head=2, d_model=32, seq_len=64,
                           mup_base_width=32))
     stream = token_stream(tokenizer, texts)
-    sampler = WindowSampler(stream, 64, 16, seed)
+    sampler = WindowSampler(stream, 64, 8, seed)
     optimizer = make_optimizer(model, 1e-2)
     for _ in range(steps):
         x, y = sampler.next_batch()
         train_step(model, optimizer, x, y)
     model.eval()
     save_checkpoint(out / "checkpoint", model, train_config=None, tokenizer=tokenizer)
-    (out / "summary.json").write_text(json.dumps({"train_tokens": steps * 16 * 64}))
+    (out / "summary.json").write_text(json.dumps({"train_tokens": steps * 8 * 64}))
     return out
 
 
-def tiny_models(tmp: Path, steps: int = 150) -> dict[str, Path]:
-    forget, retain, general = (demo_texts(d, "train", 150) for d in ("forget", "retain", "general"))
+def tiny_models(tmp: Path, steps: int = 80) -> dict[str, Path]:
+    forget, retain, general = (demo_texts(d, "train", 120) for d in ("forget", "retain", "general"))
     tokenizer = train_tokenizer(forget + retain + general, 512, tmp / "tokenizer.json")
     return {"full": train_tiny(tokenizer, forget + retain + general, tmp / "full", steps),
             "filtered": train_tiny(tokenizer, retain + general, tmp / "filtered", steps),
             "tokenizer": tmp / "tokenizer.json"}
+
+
+_CACHE: dict[str, dict] = {}
+
+
+@contextlib.contextmanager
+def single_thread():
+    """Models this small run fastest on one thread, and a second thread only adds contention on a shared machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    with single_thread():
+        yield
+
+
+@pytest.fixture(scope="session")
+def robust_models(tmp_path_factory) -> dict[str, Path]:
+    """Built once per test session however many modules import this fixture."""
+    if "models" not in _CACHE:
+        with single_thread():
+            _CACHE["models"] = tiny_models(tmp_path_factory.mktemp("robust"))
+    return _CACHE["models"]

@@ -103,7 +103,8 @@ def rmu_train(model, frozen, forget: WindowSampler, retain: WindowSampler, layer
         loss.backward()
         optimizer.step()
         if step % 10 == 0 or step == steps - 1:
-            log.append({"step": step, "forget_mse": float(forget_loss), "retain_mse": float(retain_loss)})
+            log.append({"step": step, "forget_mse": float(forget_loss.detach()),
+                        "retain_mse": float(retain_loss.detach())})
     for p in model.parameters():
         p.requires_grad_(True)
     model.eval()
