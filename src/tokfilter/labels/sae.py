@@ -411,10 +411,12 @@ class ContrastiveSelector:
     ("mean") on each side, smoothed with `smoothing` pseudo-tokens at the latent's overall level (so a latent seen
     firing 3 times is not 100% specific). Balanced by construction: unequal amounts of forget and other text do not
     shift it. Keeps latents with specificity >= `min_specificity` that fire on >= `min_forget_rate` of forget tokens,
-    best first, at most `max_latents`.
+    best first, at most `max_latents`. Default 0.7 (forget rate >= 2.3x the other rate): with SmolLM2-135M layer 20
+    and a 1024-latent SAE trained on 21k tokens no latent reaches 0.9 (max 0.875) and 0.7 gave the best benchmark
+    F1 of 0.6-0.85 on 40 validation documents (docs/labels.md); biology text shares much of medicine's vocabulary.
     """
 
-    min_specificity: float = 0.9
+    min_specificity: float = 0.7
     min_forget_rate: float = 0.002
     max_latents: int = 512
     smoothing: float = 10.0
@@ -683,7 +685,8 @@ def add_sae_parser(label_subparsers: argparse._SubParsersAction) -> argparse.Arg
     p.add_argument("-k", type=int, default=2, help="selected latents a token must activate (default 2)")
     p.add_argument("-z", type=float, default=4.0, help="standard deviations above the latent mean (default 4)")
     p.add_argument("--selector", choices=["contrastive", "judge"], default="contrastive")
-    p.add_argument("--min-specificity", type=float, default=0.9, help="contrastive selector threshold (0.9)")
+    p.add_argument("--min-specificity", type=float, default=0.7,
+                   help="contrastive selector threshold: keep latents with p_forget / (p_forget + p_other) >= this (0.7)")
     p.add_argument("--min-forget-rate", type=float, default=0.002,
                    help="a selected latent fires on at least this fraction of forget tokens (0.002)")
     p.add_argument("--max-latents", type=int, default=512, help="cap on selected latents (512)")
