@@ -89,3 +89,28 @@ def test_mup_groups_scale_hidden_learning_rate_and_init():
 def test_sequence_longer_than_config_is_refused():
     with pytest.raises(ValueError):
         small()(torch.zeros(1, 17, dtype=torch.long))
+
+
+def test_fused_cpu_loss_matches_plain_cross_entropy_and_gradients():
+    from tokfilter.model import LinearCrossEntropy
+
+    torch.manual_seed(0)
+    h = torch.randn(300, 16, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(50, 16, dtype=torch.float64, requires_grad=True)
+    t = torch.randint(0, 50, (300,))
+    t[::7] = -100
+    fused = LinearCrossEntropy.apply(h, w, t, 64) * 0.37
+    plain = torch.nn.functional.cross_entropy(h @ w.t(), t, ignore_index=-100, reduction="sum") * 0.37
+    assert torch.allclose(fused, plain)
+    for a, b in zip(torch.autograd.grad(fused, (h, w)), torch.autograd.grad(plain, (h, w)), strict=True):
+        assert torch.allclose(a, b, atol=1e-12)
+    model = small()
+    x, y = torch.randint(0, 97, (3, 16)), torch.randint(0, 97, (3, 16))
+    y[0] = -100
+    model(x, y).backward()  # fused path (CPU, grad enabled)
+    fused_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    full = torch.nn.functional.cross_entropy(model(x).view(-1, 97), y.view(-1), ignore_index=-100)
+    full.backward()
+    for a, b in zip(fused_grads, [p.grad for p in model.parameters()], strict=True):
+        assert torch.allclose(a, b, atol=1e-6)

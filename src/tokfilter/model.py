@@ -150,6 +150,41 @@ class Block(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
+class LinearCrossEntropy(torch.autograd.Function):
+    """Summed cross-entropy of `h @ W.T` against targets (-100 ignored), computed in row chunks with the gradients
+    formed in the same pass (softmax - onehot), so the (N, vocab) logits are never stored and are walked twice
+    instead of ~8 times. Used for training on CPU, where the vocabulary-sized head dominates a small model's step
+    (~1.4x faster steps for the tiny presets); the plain path (logits + F.cross_entropy) serves everything else."""
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk: int = 256):
+        valid = targets != IGNORE_INDEX
+        safe = torch.where(valid, targets, torch.zeros_like(targets))
+        grad_h = torch.empty_like(h)
+        grad_w = torch.zeros_like(weight)
+        total = h.new_zeros((), dtype=torch.promote_types(h.dtype, torch.float32))
+        for a in range(0, h.size(0), chunk):
+            rows = slice(a, a + chunk)
+            logits = h[rows] @ weight.t()
+            logits = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+            lse = torch.logsumexp(logits, dim=-1)
+            keep = valid[rows].to(logits.dtype)
+            target_logit = logits.gather(1, safe[rows, None]).squeeze(1)
+            total += ((lse - target_logit) * keep).sum()
+            probs = logits.sub_(lse[:, None]).exp_()  # softmax, in place
+            probs.scatter_add_(1, safe[rows, None], -torch.ones_like(lse)[:, None])
+            probs = probs.mul_(keep[:, None].to(probs.dtype)).to(h.dtype)
+            grad_h[rows] = probs @ weight
+            grad_w.addmm_(probs.t(), h[rows])
+        ctx.save_for_backward(grad_h, grad_w)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad_total: torch.Tensor):
+        grad_h, grad_w = ctx.saved_tensors
+        return grad_h * grad_total, grad_w * grad_total, None, None
+
+
 class GPT(nn.Module):
     def __init__(self, cfg: GPTConfig):
         super().__init__()
@@ -209,20 +244,22 @@ class GPT(nn.Module):
         "none" the per-position loss (B, T), 0 where masked. With return_hidden the result is (out, hidden_states).
         """
         h, hidden = self._trunk(idx, collect=return_hidden)
-        logits = self.logits(h)
+        if reduction not in ("none", "sum", "mean"):
+            raise ValueError(f"unknown reduction {reduction!r}")
         if targets is None:
-            out = logits
+            out = self.logits(h)
+        elif reduction != "none" and h.device.type == "cpu" and torch.is_grad_enabled() \
+                and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling():
+            m = self.config.width_mult
+            h2 = (h if m == 1 else h * (1.0 / m)).reshape(-1, h.size(-1))
+            out = LinearCrossEntropy.apply(h2, self.wte.weight, targets.reshape(-1))
         else:
-            flat = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1),
-                                   ignore_index=IGNORE_INDEX, reduction="none")
-            if reduction == "none":
-                out = flat.view(targets.shape)
-            elif reduction == "sum":
-                out = flat.sum()
-            elif reduction == "mean":
-                out = flat.sum() / (targets != IGNORE_INDEX).sum().clamp(min=1)
-            else:
-                raise ValueError(f"unknown reduction {reduction!r}")
+            out = F.cross_entropy(self.logits(h).float().view(-1, self.config.vocab_size), targets.reshape(-1),
+                                  ignore_index=IGNORE_INDEX, reduction="none" if reduction == "none" else "sum")
+        if targets is not None and reduction == "none":
+            out = out.view(targets.shape)
+        elif targets is not None and reduction == "mean":
+            out = out / (targets != IGNORE_INDEX).sum().clamp(min=1)
         return (out, hidden) if return_hidden else out
 
     def hidden_states(self, idx: torch.Tensor) -> list[torch.Tensor]:

@@ -110,7 +110,7 @@ class HeldOut:
             own_total, own_n = float(nll[own].sum()), int(own.sum())
             entry = {"loss": total / max(n, 1), "tokens": n}
             if self.has_own:
-                entry.update(own_loss=own_total / max(own_n, 1) if own_n else float("nan"), own_tokens=own_n)
+                entry.update(own_loss=own_total / own_n if own_n else None, own_tokens=own_n)
             if nbytes is not None:
                 entry["bpb"] = total / math.log(2) / max(int(nbytes.sum()), 1)
                 if self.has_own and own_n:
