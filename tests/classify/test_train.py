@@ -18,7 +18,7 @@ from tokfilter.labels.spans import write_labels
 @pytest.fixture(scope="module")
 def trained(small_bench, tokenizer, tiny_budget, tmp_path_factory):
     out = tmp_path_factory.mktemp("classifiers")
-    metrics = train_classifiers(["windowed", "bilm", "forward", "document"], small_bench["train"],
+    metrics = train_classifiers(["windowed", "bilm", "forward", "document", "bilm-frozen"], small_bench["train"],
                                 small_bench["valid"], tokenizer, out, budget=tiny_budget, test_items=small_bench["test"],
                                 log=lambda m: None)
     return out, metrics
@@ -40,8 +40,10 @@ def test_metrics_and_directory_contents(trained):
         assert {"config.json", "model.safetensors", "metrics.json", "tokenizer.json", "pr_curve.png"} <= names
         assert not any(n.endswith((".pkl", ".joblib", ".pt")) for n in names)
         assert 0.0 <= m["f1"] <= 1.0 and m["params"] > 0 and m["flops_per_token"] > 0
-        assert m["kind"] == kind and json.loads((directory / "metrics.json").read_text())["f1"] == m["f1"]
+        assert m["kind"] == kind.removesuffix("-frozen") and json.loads((directory / "metrics.json").read_text())["f1"] == m["f1"]
     assert metrics["forward"]["params"] < metrics["bilm"]["params"]
+    sweep = metrics["bilm-frozen"]["train"]["probe"]["layer_sweep_valid_f1"]
+    assert len(sweep) == 3  # embeddings, after the block, after the final norm
 
 
 def test_save_load_round_trip_gives_identical_scores(trained, small_bench, tokenizer):
@@ -49,7 +51,7 @@ def test_save_load_round_trip_gives_identical_scores(trained, small_bench, token
     docs = tokenize_labeled([(b.document, b.spans) for b in small_bench["test"][:6]], tokenizer)
     for kind in metrics:
         clf = load_classifier(out / kind)
-        assert clf.kind == kind and clf.tokenizer_hash == tokenizer.hash
+        assert clf.kind == kind.removesuffix("-frozen") and clf.tokenizer_hash == tokenizer.hash
         assert clf.threshold == pytest.approx(metrics[kind]["threshold"])
         batch = clf.score_batch([d.ids for d in docs])
         for d, scores in zip(docs, batch):

@@ -13,7 +13,7 @@ from tokfilter.classify.interface import TokenClassifier, check_tokenizer, load_
 
 def __getattr__(name: str):
     # The training API imports scikit-learn and the training loop; load it only when asked for.
-    if name in ("train_classifier", "train_classifiers", "evaluate_classifier", "BUDGETS"):
+    if name in ("train_classifier", "train_classifiers", "evaluate_classifier", "results_block", "BUDGETS"):
         from tokfilter.classify import train
 
         return getattr(train, name)
@@ -21,4 +21,4 @@ def __getattr__(name: str):
 
 
 __all__ = ["BUDGETS", "TokenClassifier", "check_tokenizer", "evaluate_classifier", "load_classifier",
-           "train_classifier", "train_classifiers"]
+           "results_block", "train_classifier", "train_classifiers"]

@@ -36,7 +36,9 @@ def register(subparsers) -> None:
     train.add_argument("--tokenizer", default=None, metavar="SPEC",
                        help="tokenizer spec (default: the packaged 4096 BPE)")
     train.add_argument("--out", required=True, metavar="DIR", help="classifier directory to write")
-    train.add_argument("--kind", default="bilm", choices=["bilm", "forward", "windowed", "encoder", "document"])
+    train.add_argument("--kind", default="bilm", choices=["bilm", "forward", "windowed", "encoder", "document", "bilm-frozen", "forward-frozen"],
+                       help="classifier kind; *-frozen = logistic probe on frozen LM features (layer sweep) instead "
+                            "of end-to-end fine-tuning")
     train.add_argument("--budget", default="quick", choices=["quick", "full"])
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a budget setting, e.g. --set finetune_steps=300 (repeatable)")

@@ -44,7 +44,7 @@ def token_metrics(scores: np.ndarray, gold: np.ndarray, threshold: float) -> dic
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     auroc = float(roc_auc_score(gold, scores)) if 0 < gold.sum() < len(gold) else float("nan")
     return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
-            "auroc": round(auroc, 4), "threshold": round(float(threshold), 6), "tokens": int(len(gold)),
+            "auroc": round(auroc, 4), "threshold": float(threshold), "tokens": int(len(gold)),
             "forget_fraction": round(float(gold.mean()) if len(gold) else 0.0, 4)}
 
 

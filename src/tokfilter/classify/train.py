@@ -95,7 +95,7 @@ def score_and_measure(clf, valid: Sequence[TokenDoc], test: Sequence[TokenDoc] |
     seconds = time.perf_counter() - t0
     threshold, _ = best_threshold(valid_scores, _labels(valid))
     metrics = {"kind": clf.kind, "params": int(clf.params), "flops_per_token": float(clf.flops_per_token),
-               "threshold": round(threshold, 6), "valid": token_metrics(valid_scores, _labels(valid), threshold),
+               "threshold": float(threshold), "valid": token_metrics(valid_scores, _labels(valid), threshold),
                "score_tokens_per_second": round(len(valid_scores) / max(seconds, 1e-9), 1)}
     scores, gold = valid_scores, _labels(valid)
     if test:
@@ -157,6 +157,37 @@ def finetune(model: B.BiLM, train: Sequence[TokenDoc], settings: dict, seed: int
                        loss, log=lambda m: log(f"finetune {m}"))
 
 
+def fit_frozen_probe(base: B.BiLM, train: Sequence[TokenDoc], valid: Sequence[TokenDoc], seed: int = 0,
+                     windows: int = 400, log: Callable[[str], None] = _log_default) -> tuple[B.BiLM, dict]:
+    """The paper's probe: logistic regression on frozen features of one residual-stream layer (both directions
+    concatenated), the layer chosen by validation F1 (a sweep over every layer). Returns a BiLM whose linear head
+    holds the probe, and the sweep."""
+    from sklearn.linear_model import LogisticRegression
+
+    cfg = base.config
+    train_rows = WindowSampler(train, cfg.seq_len, seed=seed + 3).sample(windows)
+    valid_rows = WindowSampler(valid, cfg.seq_len, seed=seed + 4).sample(max(windows // 4, 1))
+    xs, y = B.collect_features(base, train_rows)
+    vs, vy = B.collect_features(base, valid_rows)
+    sweep, best = {}, None
+    for layer, (x, v) in enumerate(zip(xs, vs)):
+        probe = LogisticRegression(C=1.0, max_iter=500).fit(x, y >= 0.5)
+        _, f1 = best_threshold(probe.decision_function(v), vy)
+        sweep[layer] = round(f1, 4)
+        if best is None or f1 > sweep[best[0]]:
+            best = (layer, probe)
+    layer, probe = best
+    log(f"frozen probe layer sweep (valid-window F1): {sweep}; using layer {layer}")
+    model = B.BiLM(B.BiLMConfig.from_dict({**cfg.to_dict(), "layers": [layer], "head": "linear"}))
+    model.fwd.load_state_dict(base.fwd.state_dict())
+    if base.bwd is not None:
+        model.bwd.load_state_dict(base.bwd.state_dict())
+    with torch.no_grad():
+        model.head.out.weight.copy_(torch.from_numpy(probe.coef_.astype(np.float32)))
+        model.head.out.bias.fill_(float(probe.intercept_[0]))
+    return model.eval(), {"layer_sweep_valid_f1": sweep, "layer": layer, "train_tokens": int(len(y))}
+
+
 def forward_only(model: B.BiLM) -> B.BiLM:
     """A forward-only BiLM sharing nothing with `model` but a copy of its forward LM weights."""
     cfg = B.BiLMConfig.from_dict({**model.config.to_dict(), "directions": "forward"})
@@ -173,7 +204,7 @@ def train_classifiers(kinds: Sequence[str], train_items: Sequence, valid_items: 
     """Train several kinds on the same data (one shared LM pretraining); each is saved to out_root/KIND (or
     out_dirs[KIND]). Returns {kind: metrics}."""
     for kind in kinds:
-        if kind not in KINDS:
+        if kind.removesuffix("-frozen") not in KINDS:
             raise UserError(f"unknown classifier kind {kind!r} (expected one of {', '.join(KINDS)})")
     settings = budget_settings(budget, overrides)
     torch_threads = torch.get_num_threads()
@@ -189,20 +220,28 @@ def train_classifiers(kinds: Sequence[str], train_items: Sequence, valid_items: 
         f"({time.perf_counter() - t0:.1f} s)")
     out_root = Path(out_root)
     dirs = {k: Path((out_dirs or {}).get(k, out_root / k)) for k in kinds}
+    variants = {k: k.removesuffix("-frozen") for k in kinds}
     results: dict[str, dict] = {}
     pretrained, pre_stats = None, None
 
     def get_pretrained():
         nonlocal pretrained, pre_stats
         if pretrained is None:
-            directions = "both" if {"bilm", "document"} & set(kinds) else "forward"
+            directions = "both" if {"bilm", "bilm-frozen", "document"} & set(kinds) else "forward"
             pretrained, pre_stats = pretrain_bilm(train, tokenizer, settings, seed, log, directions)
         return pretrained
 
-    for kind in kinds:
+    for variant in kinds:
+        kind = variants[variant]
         start = time.perf_counter()
         stages: dict = {}
-        if kind == "windowed":
+        if variant in ("bilm-frozen", "forward-frozen"):
+            base = get_pretrained()
+            stages["pretrain"] = pre_stats
+            base = base if kind == "bilm" or base.bwd is None else forward_only(base)
+            model, stages["probe"] = fit_frozen_probe(base, train, valid, seed, log=log)
+            clf = B.BiLMClassifier(model, tokenizer.hash, kind)
+        elif kind == "windowed":
             clf = fit_windowed(train, tokenizer.vocab_size, tokenizer.hash, seed=seed)
         elif kind in ("bilm", "forward"):
             base = get_pretrained()
@@ -229,10 +268,11 @@ def train_classifiers(kinds: Sequence[str], train_items: Sequence, valid_items: 
             metrics["document"] = clf.document_metrics(valid, test)
         metrics["train"] = {"seconds": round(train_seconds, 2), **stages}
         metrics["seconds"] = round(time.perf_counter() - start, 2)
-        _save(clf, kind, tokenizer, dirs[kind], settings, metrics, scores, gold)
-        log(f"classifier {kind}: F1 {metrics['f1']:.4f} AUROC {metrics['auroc']:.4f} ({metrics['split']}), "
+        metrics["variant"] = variant
+        _save(clf, kind, tokenizer, dirs[variant], {**settings, "variant": variant}, metrics, scores, gold)
+        log(f"classifier {variant}: F1 {metrics['f1']:.4f} AUROC {metrics['auroc']:.4f} ({metrics['split']}), "
             f"{metrics['seconds']:.1f} s")
-        results[kind] = metrics
+        results[variant] = metrics
     torch.set_num_threads(torch_threads)
     return results
 
@@ -282,4 +322,21 @@ def write_metrics(path: str | Path, metrics: dict) -> None:
     write_json(path, metrics)
 
 
-__all__ = ["BUDGETS", "DocumentClassifier", "evaluate_classifier", "train_classifier", "train_classifiers"]
+def results_block(results: dict[str, dict], main: str = "bilm") -> dict:
+    """The `classifier` block of results.json (DESIGN.md) from `train_classifiers`' output."""
+    def row(name: str, m: dict) -> dict:
+        return {"kind": name, "params": m["params"], "f1": m["f1"], "auroc": m["auroc"], "threshold": m["threshold"],
+                "precision": m["precision"], "recall": m["recall"], "flops_per_token": m["flops_per_token"],
+                "split": m["split"], "seconds": m["seconds"]}
+
+    if main not in results:
+        raise UserError(f"no {main!r} classifier among {', '.join(results)}")
+    block = row(main, results[main])
+    block["baselines"] = [row(name, m) for name, m in results.items() if name != main]
+    if "document" in results and "document" in results["document"]:
+        block["document_level"] = results["document"]["document"]
+    return block
+
+
+__all__ = ["BUDGETS", "DocumentClassifier", "evaluate_classifier", "results_block", "train_classifier",
+           "train_classifiers"]
