@@ -177,12 +177,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--forget-eval", nargs="+", help="held-out forget text (default: every 10th --forget doc)")
     p.add_argument("--retain-eval", nargs="+", help="held-out retain text (default: every 10th --retain doc)")
     p.add_argument("--layer", type=int, help="block index l (0-based; default the middle block)")
-    p.add_argument("--steering-coeff", default="2,8", help="c values to sweep (comma-separated)")
+    p.add_argument("--steering-coeff", default="2,4", help="c values to sweep (comma-separated)")
     p.add_argument("--c-scale", default="norm", choices=("norm", "absolute"),
                    help="c in units of the layer's mean activation norm (default) or absolute")
-    p.add_argument("--alpha", default="1,10,100", help="retain weights to sweep (comma-separated)")
-    p.add_argument("--steps", type=int, default=150)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--alpha", default="3,10,30", help="retain weights to sweep (comma-separated)")
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--max-retain-increase", type=float, default=0.1,
                    help="largest acceptable retain-loss rise (nats) when choosing the setting")

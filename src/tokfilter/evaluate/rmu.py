@@ -11,8 +11,9 @@ a constant learning rate. The forget term scrambles what later layers read on fo
 the representation of retain text where it was. The paper uses c = 20, alpha = 100 and 1000 steps at 1.8B; the
 WMDP code uses c = 6.5, alpha = 1200 for Zephyr-7B. The right c depends on the scale of the model's activations, so
 c is swept, by default as multiples of the mean residual norm at layer l on forget text (`c_scale="norm"`); pass
-`c_scale="absolute"` to use the numbers as given. The default grid is small: c in {2, 8} x norm, alpha in {1, 10,
-100}; every setting trains from the same starting point. Note: `hidden_states()` output the residual stream; the
+`c_scale="absolute"` to use the numbers as given. The default grid is small: c in {2, 4} x norm, alpha in {3, 10,
+30}, 200 steps at lr 3e-3 (chosen on the 4-layer demo models, where c = 8 x norm or alpha = 1 wrecked retain loss
+and alpha = 100 left forget loss unchanged); every setting trains from the same starting point. Note: `hidden_states()` output the residual stream; the
 MLP weights hold no biases, so nothing else moves.
 
 Selection: the setting with the largest rise in held-out forget loss among those whose held-out retain loss rises by
@@ -120,9 +121,9 @@ def _split(texts: list[str], frac: float = 0.1) -> tuple[list[str], list[str]]:
 
 
 def rmu_unlearn(model_dir: str | Path, forget_docs, retain_docs, out_dir: str | Path,
-                layer: int | None = None, coeffs: tuple[float, ...] = (2.0, 8.0),
-                alphas: tuple[float, ...] = (1.0, 10.0, 100.0), c_scale: str = "norm", steps: int = 150,
-                lr: float = 1e-3, batch_size: int = 4, seed: int = 0, forget_eval_docs=None,
+                layer: int | None = None, coeffs: tuple[float, ...] = (2.0, 4.0),
+                alphas: tuple[float, ...] = (3.0, 10.0, 30.0), c_scale: str = "norm", steps: int = 200,
+                lr: float = 3e-3, batch_size: int = 4, seed: int = 0, forget_eval_docs=None,
                 retain_eval_docs=None, max_retain_increase: float = 0.1, eval_max_tokens: int = 16384,
                 device: str = "auto", progress: bool = True) -> dict:
     """Unlearn the forget domain from `model_dir` with RMU, sweeping (coeff, alpha); save the chosen model to
@@ -172,7 +173,7 @@ def rmu_unlearn(model_dir: str | Path, forget_docs, retain_docs, out_dir: str | 
         after = {"forget": eval_forget.loss(model), "retain": eval_retain.loss(model)}
         entry = {"coeff": coeff, "steering_coeff": coeff * scale, "alpha": alpha, "after": after,
                  "forget_increase": after["forget"] - before["forget"],
-                 "retain_increase": after["retain"] - before["retain"], "final": log[-1]}
+                 "retain_increase": after["retain"] - before["retain"], "first": log[0], "final": log[-1]}
         sweep.append(entry)
         if _better(entry, best, max_retain_increase):
             best, best_model = entry, model
