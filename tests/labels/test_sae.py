@@ -354,3 +354,20 @@ def test_sae_labeler_on_smollm2(tmp_path):
         chars[doc.domain][0] += sum(e - s for s, e, _ in labels[doc.id])
         chars[doc.domain][1] += len(doc.text)
     assert chars["forget"][0] / chars["forget"][1] > 2 * chars["general"][0] / max(chars["general"][1], 1)
+
+
+def test_top_level_cli_reports_bad_input_in_one_line(tmp_path, capsys):
+    from tokfilter.cli import main
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(json.dumps({"id": "a", "text": "The patient had a fever."}) + "\n")
+    base = ["label", "sae", str(corpus), "--out", str(tmp_path / "out.jsonl")]
+    assert main([*base, "--model", str(tmp_path / "missing"), "--layer", "1", "--train-sae",
+                 "--reference-forget", str(corpus), "--reference-other", str(corpus)]) == 2
+    assert "no such local model" in capsys.readouterr().err
+    assert main([*base, "--model", str(tmp_path), "--layer", "1", "--sae", str(tmp_path / "nosae")]) == 2
+    assert "not an SAE directory" in capsys.readouterr().err
+    assert main([*base, "--model", str(tmp_path), "--layer", "1", "--train-sae", "-k", "0",
+                 "--reference-forget", str(corpus), "--reference-other", str(corpus)]) == 2
+    assert "-k must be >= 1" in capsys.readouterr().err
+    assert not (tmp_path / "out.jsonl").exists()
