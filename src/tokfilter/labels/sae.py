@@ -677,7 +677,8 @@ def add_sae_parser(label_subparsers: argparse._SubParsersAction) -> argparse.Arg
                    "--selection)")
     p.add_argument("--reference-other", nargs="+", metavar="SPEC", help="retain + general text (required unless "
                    "--selection)")
-    p.add_argument("--max-reference-docs", type=int, default=500, help="per side (default 500)")
+    p.add_argument("--max-reference-docs", type=int, default=500,
+                   help="per side (default 500); their activations stay in memory: tokens x width x 4 bytes")
     p.add_argument("--reference-chars", type=int, help="use only the first N characters of each reference doc")
     p.add_argument("--selection", metavar="JSON", help="with --sae: reuse the latents, means and stds of a "
                    "--selection-out file instead of reading reference text again")
