@@ -27,6 +27,7 @@ from tokfilter.errors import UserError
 class DataSection:
     corpus: list[str] = field(default_factory=lambda: ["demo"])  # forget=PATH retain=PATH general=PATH, or demo
     docs_per_domain: int = 0  # cap on train documents per domain before splicing (0 = all)
+    heldout_docs_per_domain: int = 0  # cap on valid/test documents per domain of the label benchmark (0 = all)
     eval_docs_per_domain: int = 200  # held-out documents per domain for the domain losses
     splice_fraction: float = 0.4  # share of retain/general train documents that receive a forget passage
     splice_fraction_retain: float = -1.0  # per-domain override (-1 = splice_fraction); biology mixes medicine more
@@ -45,6 +46,7 @@ class ClassifierSection:
     budget: str = "quick"  # quick | full
     baselines: list[str] = field(default_factory=lambda: ["forward", "windowed", "document"])
     labels: str = "exact"  # exact (benchmark spans) | lexicon (weak labels, weak-to-strong)
+    settings: dict[str, Any] = field(default_factory=dict)  # overrides of the budget's settings (steps, width...)
 
 
 @dataclass

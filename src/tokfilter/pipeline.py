@@ -89,7 +89,11 @@ class Pipeline:
         held_out = [doc for doc in documents if doc.meta.get("split") in ("valid", "test")]
         if not held_out or splits == {None}:
             raise UserError("the corpus needs held-out documents: give records a 'split' of train/valid/test")
-        selected = _cap(train, d.docs_per_domain, self.exp.seed) + held_out
+        selected = (_cap(train, d.docs_per_domain, self.exp.seed)
+                    + _cap([doc for doc in held_out if doc.meta.get("split") == "valid"], d.heldout_docs_per_domain,
+                           self.exp.seed)
+                    + _cap([doc for doc in held_out if doc.meta.get("split") == "test"], d.heldout_docs_per_domain,
+                           self.exp.seed))
         config = BenchmarkConfig(seed=self.exp.seed, splice_fraction=d.splice_fraction)
         for field_name in ("splice_fraction_retain", "splice_fraction_general"):
             value = getattr(d, field_name)
@@ -177,7 +181,7 @@ class Pipeline:
         metrics = train_classifiers(kinds, train_items, [(b.document, b.spans) for b in split["valid"]],
                                     self._tokenizer(), self.out / "baselines", budget=c.budget,
                                     test_items=[(b.document, b.spans) for b in split["test"]], seed=self.exp.seed,
-                                    log=_log, out_dirs=out_dirs)
+                                    overrides=dict(c.settings), log=_log, out_dirs=out_dirs)
         main = metrics[c.kind]
 
         def entry(kind: str, m: dict) -> dict:
@@ -338,10 +342,8 @@ class Pipeline:
         st.run("tokenizer", asdict(exp.tokenizer), ["corpus"], self.tokenizer)
         st.run("shards", {}, ["corpus", "tokenizer"], self.shards)
         classifier = st.run("classifier", asdict(exp.classifier), ["shards"], self.classifier)
-        needs_scores = exp.pretrain.scores == "forget"
-        if needs_scores:
-            st.run("annotate", asdict(exp.annotate), ["classifier", "shards"], self.annotate)
-        upstream = ["shards", "annotate"] if needs_scores else ["shards"]
+        st.run("annotate", asdict(exp.annotate), ["classifier", "shards"], self.annotate)
+        upstream = ["shards", "annotate"] if exp.pretrain.scores == "forget" else ["shards"]
         pretrain_cfg = {k: v for k, v in asdict(exp.pretrain).items() if k not in ("sizes", "modes", "thresholds",
                                                                                     "doc_thresholds",
                                                                                     "baseline_sizes")}

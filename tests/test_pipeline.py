@@ -1,0 +1,102 @@
+"""`tokfilter run` end to end on a micro experiment over the embedded corpus: every stage, the output layout
+contract, results.json's schema, and a second run that reuses every stage."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tokfilter.cli import main
+
+MICRO = """
+name = "micro"
+seed = 0
+
+[data]
+docs_per_domain = 25
+heldout_docs_per_domain = 12
+eval_docs_per_domain = 8
+
+[classifier]
+budget = "quick"
+baselines = ["windowed"]
+
+[classifier.settings]
+pretrain_steps = 4
+finetune_steps = 4
+d_model = 32
+n_head = 2
+batch_size = 8
+
+[pretrain]
+sizes = ["tiny-0.1m"]
+baseline_sizes = ["tiny-0.2m"]
+thresholds = [0.5]
+doc_thresholds = [0.1]
+scores = "truth"  # filter on the exact labels: the micro classifier is too small to matter
+
+[pretrain.train]
+"budget.tokens" = 6000
+"data.batch_size" = 8
+"model.seq_len" = 64
+"eval.max_tokens" = 2048
+
+[eval]
+mcq_limit = 8
+
+[robustness]
+lrs = [0.003]
+max_tokens = 1024
+rmu_steps = 2
+
+[refusal]
+n_train = 6
+n_eval = 3
+steps = 2
+"""
+
+
+@pytest.fixture(scope="module")
+def micro_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("micro")
+    (root / "micro.toml").write_text(MICRO)
+    out = root / "out"
+    assert main(["run", str(root / "micro.toml"), "--out", str(out)]) == 0
+    return root, out
+
+
+def test_output_layout_and_results_schema(micro_run):
+    _, out = micro_run
+    for path in ("results.json", "report.html", "view.html", "classifier/config.json", "shards/manifest.json",
+                 "figures/frontier.png"):
+        assert (out / path).exists(), path
+    results = json.loads((out / "results.json").read_text())
+    for key in ("tokfilter_version", "experiment", "seed", "wall_seconds", "classifier", "runs", "slowdown",
+                "robustness", "refusal"):
+        assert key in results, key
+    assert {"kind", "params", "f1", "auroc", "threshold", "baselines"} <= set(results["classifier"])
+    assert {run["mode"] for run in results["runs"]} == {"none", "document", "mask", "remove"}
+    for run in results["runs"]:
+        assert {"name", "mode", "threshold", "params", "train_tokens", "effective_tokens", "flops",
+                "tokens_filtered_frac", "loss", "mcq"} <= set(run)
+        assert set(run["loss"]) >= {"forget", "retain", "general"}
+        assert (out / "runs" / run["name"] / "checkpoint" / "model.safetensors").exists()
+    assert main(["eval", "loss", "--model", str(out / "runs" / results["runs"][0]["name"]), "--data",
+                 str(out / "eval-shards")]) == 0
+    masked = next(r for r in results["runs"] if r["mode"] == "mask")
+    assert masked["tokens_filtered_frac"] > 0
+    assert "fit" in results["slowdown"]  # two unfiltered sizes -> a power-law fit
+    assert any(name.endswith("-rmu") for name in results["robustness"])
+    assert len(results["refusal"]) == 4
+
+
+def test_second_run_reuses_every_stage(micro_run):
+    root, out = micro_run
+    start = time.time()
+    assert main(["run", str(root / "micro.toml"), "--out", str(out)]) == 0
+    seconds = time.time() - start
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["stages"]["cached"]) == set(results["stages"]["seconds"])  # every stage came from cache
+    assert seconds < 60
