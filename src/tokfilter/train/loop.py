@@ -194,6 +194,8 @@ def _train(config: TrainConfig, out: Path, ddp: _Dist) -> dict:
             lines = [ln for ln in log_path.read_text().splitlines() if ln.strip()]
             kept = [ln for ln in lines if json.loads(ln).get("step", 0) <= state["step"]]
             write_text(log_path, "".join(ln + "\n" for ln in kept))
+    elif is_main and log_path.is_file():  # a run killed before its first checkpoint: its steps are redone
+        log_path.unlink()
     if state["done"] and (out / "summary.json").is_file():
         return json.loads((out / "summary.json").read_text())
 
