@@ -45,10 +45,10 @@ from tokfilter.errors import UserError
 BUDGETS: dict[str, dict] = {
     "quick": {"d_model": 96, "n_layer": 2, "n_head": 4, "seq_len": 128, "batch_size": 32,
               "pretrain_steps": 50, "finetune_steps": 200, "lr": 3e-3, "finetune_lr": 1e-3, "lm_weight": 0.0,
-              "head": "conv", "head_hidden": 64, "layers": [1, 2], "encoder_steps": 0, "doc_label": "domain", "doc_fraction": 0.5},
+              "head": "conv", "head_hidden": 64, "conv_kernel": 9, "layers": [1, 2], "encoder_steps": 0, "doc_label": "domain", "doc_fraction": 0.5},
     "full": {"d_model": 128, "n_layer": 3, "n_head": 4, "seq_len": 128, "batch_size": 32,
              "pretrain_steps": 600, "finetune_steps": 400, "lr": 3e-3, "finetune_lr": 1e-3, "lm_weight": 0.0,
-             "head": "conv", "head_hidden": 64, "layers": [2, 3], "encoder_steps": 300, "doc_label": "domain", "doc_fraction": 0.5},
+             "head": "conv", "head_hidden": 64, "conv_kernel": 9, "layers": [2, 3], "encoder_steps": 300, "doc_label": "domain", "doc_fraction": 0.5},
 }
 
 
@@ -58,7 +58,7 @@ def _log_default(message: str) -> None:
 
 def budget_settings(budget: str | dict, overrides: dict | None = None) -> dict:
     if isinstance(budget, dict):
-        settings = {**BUDGETS["quick"], **budget}
+        settings, overrides = dict(BUDGETS["quick"]), {**budget, **(overrides or {})}
     elif budget in BUDGETS:
         settings = dict(BUDGETS[budget])
     else:
@@ -135,7 +135,8 @@ def pretrain_bilm(train: Sequence[TokenDoc], tokenizer, settings: dict, seed: in
     cfg = B.BiLMConfig(vocab_size=tokenizer.vocab_size, seq_len=settings["seq_len"], n_layer=settings["n_layer"],
                        directions=directions,
                        d_model=settings["d_model"], n_head=settings["n_head"], layers=list(settings["layers"]),
-                       head=settings["head"], head_hidden=settings["head_hidden"], pad_id=tokenizer.eot_id)
+                       head=settings["head"], head_hidden=settings["head_hidden"],
+                       conv_kernel=settings["conv_kernel"], pad_id=tokenizer.eot_id)
     model = B.BiLM(cfg)
     stats = {"steps": 0, "seconds": 0.0}
     if settings["pretrain_steps"]:
