@@ -207,7 +207,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--n-train", type=int, default=400, help="training examples of each kind")
     p.add_argument("--n-eval", type=int, default=100, help="held-out prompts of each kind")
     p.add_argument("--steps", type=int, default=300)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-new-tokens", type=int, default=48)
     p.add_argument("--temperature", type=float, default=0.8)

@@ -105,7 +105,7 @@ def refusal_examples(questions: list[str], seed: int) -> list[ChatExample]:
 
 
 def refusal_train_and_eval(model_dir: str | Path, out_dir: str | Path | None, n_train: int = 400,
-                           n_eval: int = 100, steps: int = 300, lr: float = 1e-3, batch_size: int = 16,
+                           n_eval: int = 100, steps: int = 300, lr: float = 3e-3, batch_size: int = 16,
                            seed: int = 0, questions_path: str | Path | None = None,
                            general_path: str | Path | None = None, max_new_tokens: int = 48,
                            temperature: float = 0.8, judge=None, device: str = "auto",
