@@ -2,7 +2,8 @@
 
 For each of `tokenize`, `annotate` and `train`: one uninterrupted reference run (its wall time T sets the kill
 window), then TRIALS trials, each killing a fresh run (its whole process group) after a delay drawn uniformly from
-[0, T) by a seeded RNG, then rerunning the same command to completion. Outputs must match the reference:
+[0, T) by a seeded RNG (train: as soon as a seeded random step 1-29 is logged, so every kill lands
+mid-training), then rerunning the same command to completion. Outputs must match the reference:
   tokenize  every file byte for byte, the manifest minus its timing field ("seconds"); no temporaries left;
   annotate  every score file byte for byte (markers minus timing fields);
   train     the per-step losses in log.jsonl equal the uninterrupted run's, step for step, and the final weights
@@ -58,6 +59,21 @@ def run_and_kill(args: list[str], delay: float) -> bool:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         return True
+
+
+def run_and_kill_when(args: list[str], ready, timeout: float = 300.0) -> bool:
+    """Start the command, SIGKILL its process group as soon as `ready()` is true; True if it was still running."""
+    proc = subprocess.Popen(_cmd(args), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        if ready():
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return True
+        time.sleep(0.01)
+    proc.wait()
+    return False
 
 
 def files(directory: Path, drop_timing: tuple[str, ...] = ()) -> dict[str, bytes]:
@@ -182,10 +198,17 @@ def losses(run: Path) -> list[tuple[int, float]]:
     return [(r["step"], r["loss"]) for r in rows if "loss" in r]
 
 
+def _logged_steps(run: Path) -> int:
+    try:
+        return (run / "log.jsonl").read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
 def test_train_survives_sigkill(reference_scores, tmp_path):
     shards = reference_scores[0]
     ref = tmp_path / "ref"
-    seconds = run_to_end(_train_args(shards, ref))
+    run_to_end(_train_args(shards, ref))
     expected = losses(ref)
     assert [s for s, _ in expected] == list(range(1, 31))
     weights = (ref / "checkpoint" / "model.safetensors").read_bytes()
@@ -193,7 +216,8 @@ def test_train_survives_sigkill(reference_scores, tmp_path):
     interrupted = midway = 0
     for trial in range(TRIALS):
         out = tmp_path / f"t{trial}"
-        interrupted += run_and_kill(_train_args(shards, out), rng.uniform(0.25, 1.0) * seconds)  # past start-up
+        kill_at = rng.randint(1, 29)  # a step: kills land mid-training whatever the machine's load
+        interrupted += run_and_kill_when(_train_args(shards, out), lambda out=out, k=kill_at: _logged_steps(out) >= k)
         midway += (out / "checkpoint").is_dir() and not (out / "summary.json").exists()
         run_to_end(_train_args(shards, out))
         assert losses(out) == expected, f"trial {trial}: losses differ from the uninterrupted run"
