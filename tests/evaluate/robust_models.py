@@ -25,19 +25,20 @@ def demo_texts(domain: str, split: str, n: int) -> list[str]:
     return [d.text for d in load_demo(split=split, domains=domain)][:n]
 
 
-def train_tiny(tokenizer, texts: list[str], out: Path, steps: int, seed: int = 0) -> Path:
+def train_tiny(tokenizer, texts: list[str], out: Path, steps: int, seed: int = 0, n_layer: int = 3,
+               d_model: int = 32, seq_len: int = 64, batch_size: int = 8, lr: float = 1e-2) -> Path:
     torch.manual_seed(seed)
-    model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, n_layer=3, n_head=2, d_model=32, seq_len=64,
-                          mup_base_width=32))
+    model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, n_layer=n_layer, n_head=2, d_model=d_model,
+                          seq_len=seq_len, mup_base_width=d_model))
     stream = token_stream(tokenizer, texts)
-    sampler = WindowSampler(stream, 64, 8, seed)
-    optimizer = make_optimizer(model, 1e-2)
+    sampler = WindowSampler(stream, seq_len, batch_size, seed)
+    optimizer = make_optimizer(model, lr)
     for _ in range(steps):
         x, y = sampler.next_batch()
         train_step(model, optimizer, x, y)
     model.eval()
     save_checkpoint(out / "checkpoint", model, train_config=None, tokenizer=tokenizer)
-    (out / "summary.json").write_text(json.dumps({"train_tokens": steps * 8 * 64}))
+    (out / "summary.json").write_text(json.dumps({"train_tokens": steps * batch_size * seq_len}))
     return out
 
 

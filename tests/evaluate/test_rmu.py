@@ -82,3 +82,36 @@ def test_bad_layer_and_empty_forget_data(robust_models, tmp_path, capsys):  # no
                "--retain", "demo:retain:valid", "--out", str(tmp_path / "y")])
     assert rc == 2 and "no text" in capsys.readouterr().err
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+@pytest.mark.slow
+def test_acceptance_rmu_unlearns_and_recovers_faster_than_filtering(tmp_path):
+    """Demo-scale acceptance (minutes): 4-layer models trained on demo text with and without the forget domain.
+    RMU raises the full model's forget loss more than its retain loss, and the finetuning attack brings the RMU model
+    back to the full model's loss in fewer tokens than the model that never saw forget text."""
+    from tokfilter.evaluate.attack import baseline_loss_of
+    from tokfilter.tokenizer import train_tokenizer
+
+    from .robust_models import train_tiny
+
+    forget, retain, general = (demo_texts(d, "train", 600) for d in ("forget", "retain", "general"))
+    with single_thread():
+        tok = train_tokenizer(forget + retain + general, 1024, tmp_path / "tokenizer.json")
+        dims = {"n_layer": 4, "d_model": 64, "seq_len": 128, "batch_size": 16, "lr": 6e-3}
+        full = train_tiny(tok, forget + retain + general, tmp_path / "full", 500, **dims)
+        filtered = train_tiny(tok, retain + general, tmp_path / "filtered", 500, **dims)
+        held_f, held_r = demo_texts("forget", "valid", 40), demo_texts("retain", "valid", 40)
+        report = rmu_unlearn(full, forget, retain, tmp_path / "rmu", layer=2, coeffs=(2.0,), alphas=(10.0,),
+                             steps=200, lr=3e-3, forget_eval_docs=held_f, retain_eval_docs=held_r,
+                             eval_max_tokens=8192, progress=False)
+        rise_f = report["after"]["forget"] - report["before"]["forget"]
+        rise_r = report["after"]["retain"] - report["before"]["retain"]
+        assert rise_f > 0.3 and rise_f > 1.3 * rise_r, report["sweep"]
+        target = baseline_loss_of(full, held_f, 8192)
+        attacks = {name: finetune_attack(path, forget, held_f, target, lrs=(1e-3,), max_tokens=300_000,
+                                         eval_max_tokens=8192, progress=False)
+                   for name, path in (("rmu", tmp_path / "rmu"), ("filtered", filtered))}
+    assert attacks["rmu"]["curve"][0][1] > target + 0.3 and attacks["rmu"]["reached"]
+    assert attacks["filtered"]["curve"][0][1] > target
+    filtered_tokens = attacks["filtered"]["recovery_tokens"] or 300_000
+    assert attacks["rmu"]["recovery_tokens"] < filtered_tokens
