@@ -54,9 +54,16 @@ COMMAND_INDEX = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors on one line (exit 2), like every other bad input; subparsers inherit it."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The argument parser; with `command` given and indexed, only that command's module is imported."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tokfilter",
         description="Capability shaping by token-level pretraining-data filtering.",
     )

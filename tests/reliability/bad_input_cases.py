@@ -202,6 +202,13 @@ def toml(name: str, text: str) -> Callable[[Path, dict], None]:
 # ----- the cases -----
 
 CASES: list[Case] = [
+    # usage errors (argparse)
+    Case("usage-missing-required", "required option missing (--out)",
+         ["tokenize", "{corpus}", "--tokenizer", "{tokenizer}"], None, None, "--out"),
+    Case("usage-not-a-number", "--threshold abc (not a number)",
+         ["export", "dolma", "--shards", "{scored}", "--threshold", "abc", "--out", "{w}/o.jsonl"], None,
+         "{w}/o.jsonl", "abc"),
+    Case("usage-unknown-option", "unknown option", ["train", "--steps", "5"], None, None, "--steps"),
     # tokenize
     Case("tokenize-missing-file", "corpus file does not exist",
          ["tokenize", "{w}/missing.jsonl", "--tokenizer", "{tokenizer}", "--out", "{w}/out", "--workers", "1",
