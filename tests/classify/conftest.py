@@ -18,9 +18,9 @@ def tokenizer():
 
 @pytest.fixture(scope="session")
 def small_bench():
-    """{split: [BenchmarkDoc]} from ~60 train / 20 valid / 20 test documents per domain (short ones first)."""
+    """{split: [BenchmarkDoc]} from 60 train / 12 valid / 12 test documents per domain (short ones first)."""
     docs = []
-    for split, n in (("train", 60), ("valid", 20), ("test", 20)):
+    for split, n in (("train", 60), ("valid", 12), ("test", 12)):
         for domain in ("forget", "retain", "general"):
             pool = sorted(load_demo(split, domain), key=lambda d: (len(d.text), d.id))
             docs += [d for d in pool if 400 < len(d.text) < 4000][:n]

@@ -108,3 +108,16 @@ def test_cli_train_and_eval(small_bench_dir, tmp_path, capsys):
         assert key in result
     assert result["f1"] == trained["f1"] and (out / "pr_curve_eval.png").stat().st_size > 1000
     assert main(["classifier", "eval", "--classifier", str(tmp_path / "missing"), "--data", str(small_bench_dir)]) == 2
+
+
+@pytest.mark.slow
+def test_quick_budget_bilm_beats_every_baseline_on_the_demo_benchmark(tokenizer, tmp_path):
+    """The acceptance check at demo --quick's budget: biLM test F1 >= 0.85 and above every baseline (minutes)."""
+    from tokfilter.labels.benchmark import build_benchmark
+
+    bench = build_benchmark(None, seed=0)
+    metrics = train_classifiers(["bilm", "forward", "windowed", "document"], bench["train"], bench["valid"],
+                                tokenizer, tmp_path, budget="quick", test_items=bench["test"], log=lambda m: None)
+    assert metrics["bilm"]["f1"] >= 0.85
+    for kind in ("forward", "windowed", "document"):
+        assert metrics["bilm"]["f1"] > metrics[kind]["f1"], kind
