@@ -212,7 +212,10 @@ class Pipeline:
                 thresholds = [None] if mode == "none" else (p.doc_thresholds if mode == "document" else p.thresholds)
                 for threshold in thresholds:
                     name = f"{mode}-{size}" if threshold is None else f"{mode}-t{threshold:g}-{size}"
-                    plan.append({"name": name, "size": size, "mode": mode, "threshold": threshold})
+                    run = {"name": name, "size": size, "mode": mode, "threshold": threshold}
+                    if mode == "document":  # the token threshold behind the fraction-of-forget-tokens aggregate
+                        run["token_threshold"] = p.thresholds[0] if p.thresholds else 0.5
+                    plan.append(run)
         for size in p.baseline_sizes:
             if size not in p.sizes:
                 plan.append({"name": f"none-{size}", "size": size, "mode": "none", "threshold": None})
@@ -235,7 +238,7 @@ class Pipeline:
         if run["mode"] == "document":
             config.filter.doc_aggregate = p.doc_aggregate
             config.filter.doc_threshold = run["threshold"]
-            config.filter.threshold = p.thresholds[0] if p.thresholds else 0.5
+            config.filter.threshold = run["token_threshold"]
         elif run["threshold"] is not None:
             config.filter.threshold = run["threshold"]
         config.run.seed = self.exp.seed
