@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,22 +15,6 @@ from tokfilter.shards import ShardSet
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "annotate"))
 from annotate_helpers import LOADER, build_shards, make_standin  # noqa: E402
-
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--window-size=1280,1000"]
-
-
-def chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if path := shutil.which(name):
-            return path
-    pytest.skip("headless Chromium not installed (Debian: apt-get install -y chromium)")
-
-
-def run_chromium(*args: str) -> subprocess.CompletedProcess:
-    with tempfile.TemporaryDirectory() as profile:
-        return subprocess.run([chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
-                              capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +49,7 @@ def test_view_page_is_self_contained(run_dir, capsys):
     assert "".join(first["pieces"]) == tokenizer.decode(shards.tokens(first["shard"])[a:b].tolist())
 
 
-def test_view_renders_in_headless_chromium(run_dir, tmp_path):
+def test_view_renders_in_headless_chromium(run_dir, tmp_path, run_chromium):
     page = tmp_path / "page.html"
     assert main(["view", str(run_dir / "shards"), "--out", str(page), "--docs", "8"]) == 0
     shot = tmp_path / "shot.png"
