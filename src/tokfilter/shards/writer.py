@@ -18,6 +18,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
 
@@ -256,9 +257,18 @@ def _prefetch(iterable: Iterable, depth: int = 2) -> Iterator:
 def _encode_in_order(documents: Iterable[Document], tokenizer: Tokenizer, pool, in_flight: int
                      ) -> Iterator[tuple[list[Document], list[list[int]]]]:
     """Yield (batch, token ids) in input order, with at most `in_flight` batches queued in the pool."""
-    if pool is None:  # read and parse the next batch in a thread while this one is encoded (which drops the GIL)
-        for batch in _prefetch(_batches(documents, LOCAL_BATCH_DOCS)):
-            yield batch, tokenizer.encode_batch_ids([d.text for d in batch])
+    if pool is None:
+        # Three stages overlap: a thread reads and parses batch n+2, another encodes batch n+1 (encode_batch drops
+        # the GIL and is multi-threaded itself) while the caller appends batch n to the shard.
+        with ThreadPoolExecutor(max_workers=1) as encoder:
+            pending = None
+            for batch in _prefetch(_batches(documents, LOCAL_BATCH_DOCS)):
+                future = encoder.submit(tokenizer.encode_batch_ids, [d.text for d in batch])
+                if pending is not None:
+                    yield pending[0], pending[1].result()
+                pending = (batch, future)
+            if pending is not None:
+                yield pending[0], pending[1].result()
         return
     batches = _batches(documents, BATCH_DOCS)
     pending: deque = deque()
