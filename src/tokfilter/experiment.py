@@ -9,7 +9,6 @@ applied to every run. See experiments/demo.toml for a commented example.
 
 from __future__ import annotations
 
-import difflib
 import typing
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from tokfilter.errors import UserError
+from tokfilter.train.config import suggest
 
 
 @dataclass
@@ -106,11 +106,6 @@ class Experiment:
         return asdict(self)
 
 
-def _suggest(name: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 def _coerce(value: Any, annotation: Any, key: str, where: str) -> Any:
     """Check `value` against a (simple) type annotation; ints are accepted where floats are expected."""
     origin = typing.get_origin(annotation)
@@ -140,7 +135,7 @@ def from_dict(cls: type, data: dict, where: str, prefix: str = "") -> Any:
     for key, value in data.items():
         dotted = f"{prefix}{key}"
         if key not in known:
-            raise UserError(f"{where}: unknown key '{dotted}'{_suggest(key, list(known))}")
+            raise UserError(f"{where}: unknown key '{dotted}'{suggest(key, list(known))}")
         annotation = hints[key]
         if isinstance(annotation, type) and is_dataclass(annotation):
             if not isinstance(value, dict):
@@ -166,7 +161,7 @@ def validate(exp: Experiment, where: str) -> Experiment:
             raise UserError(f"{where}: {section}.{key} = {value!r} is not one of {', '.join(allowed)}")
     for mode in exp.pretrain.modes:
         if mode not in ("none", "document", "mask", "remove"):
-            raise UserError(f"{where}: pretrain.modes has {mode!r}{_suggest(mode, ['none', 'document', 'mask', 'remove'])}")
+            raise UserError(f"{where}: pretrain.modes has {mode!r}{suggest(mode, ['none', 'document', 'mask', 'remove'])}")
     for key in ("thresholds", "doc_thresholds"):
         for value in getattr(exp.pretrain, key):
             if not 0.0 <= value <= 1.0:
@@ -177,7 +172,7 @@ def validate(exp: Experiment, where: str) -> Experiment:
 
     for size in [*exp.pretrain.sizes, *exp.pretrain.baseline_sizes]:
         if size not in PRESETS:
-            raise UserError(f"{where}: unknown model size {size!r}{_suggest(size, list(PRESETS))}")
+            raise UserError(f"{where}: unknown model size {size!r}{suggest(size, list(PRESETS))}")
     from tokfilter.train.config import TrainConfig, set_value
 
     probe = TrainConfig()

@@ -123,7 +123,7 @@ class TrainConfig:
         config = cls()
         for section, values in data.items():
             if not isinstance(values, dict):
-                raise UserError(f"{where}: '{section}' must be a [section] table{_suggest(section, _sections())}")
+                raise UserError(f"{where}: '{section}' must be a [section] table{suggest(section, _sections())}")
             for key, value in values.items():
                 set_value(config, f"{section}.{key}", value, where)
         return config
@@ -133,7 +133,7 @@ def _sections() -> list[str]:
     return [f.name for f in fields(TrainConfig)]
 
 
-def _suggest(name: str, choices: list[str]) -> str:
+def suggest(name: str, choices: list[str]) -> str:
     close = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
@@ -150,14 +150,14 @@ def _check_type(value, annotation, key: str, where: str):
 def set_value(config: TrainConfig, dotted: str, value, where: str = "config") -> None:
     """Set `section.key` on a TrainConfig, checking that both exist and the type matches."""
     if "." not in dotted:
-        raise UserError(f"{where}: '{dotted}' must be section.key{_suggest(dotted, _all_keys())}")
+        raise UserError(f"{where}: '{dotted}' must be section.key{suggest(dotted, _all_keys())}")
     section, key = dotted.split(".", 1)
     if section not in _sections():
-        raise UserError(f"{where}: unknown section '{section}'{_suggest(section, _sections())}")
+        raise UserError(f"{where}: unknown section '{section}'{suggest(section, _sections())}")
     obj = getattr(config, section)
     names = {f.name: f for f in fields(obj)}
     if key not in names:
-        raise UserError(f"{where}: unknown key '{dotted}'{_suggest(dotted, _all_keys())}")
+        raise UserError(f"{where}: unknown key '{dotted}'{suggest(dotted, _all_keys())}")
     setattr(obj, key, _check_type(value, names[key].type, dotted, where))
 
 
@@ -207,7 +207,7 @@ def validate(config: TrainConfig) -> None:
         value = getattr(getattr(config, section), key)
         if value not in allowed:
             raise UserError(f"config: {dotted} = {value!r} is not one of {', '.join(allowed)}"
-                            f"{_suggest(value, list(allowed))}")
+                            f"{suggest(value, list(allowed))}")
     for dotted in ("filter.threshold", "filter.doc_threshold", "eval.threshold", "filter.noise", "filter.delay",
                    "optim.warmup_frac", "optim.min_lr_frac"):
         section, key = dotted.split(".")
