@@ -52,7 +52,7 @@ class ClassifierSection:
 @dataclass
 class AnnotateSection:
     executor: str = "local"
-    workers: int = 1
+    workers: int = 0  # scoring processes (local) or tasks in flight (ray); 0 = one per CPU core
 
 
 @dataclass
@@ -61,7 +61,8 @@ class PretrainSection:
     modes: list[str] = field(default_factory=lambda: ["none", "document", "mask", "remove"])
     thresholds: list[float] = field(default_factory=lambda: [0.5])  # token modes: p(forget) >= threshold
     doc_thresholds: list[float] = field(default_factory=lambda: [0.1])  # document mode: aggregate >= this
-    doc_aggregate: str = "frac"  # frac (fraction of tokens >= threshold) | mean (mean score)
+    doc_aggregate: str = "frac"  # frac (fraction of tokens >= doc_token_threshold) | mean (mean score)
+    doc_token_threshold: float = 0.5  # document mode, frac aggregate: a token counts as forget when p >= this
     scores: str = "forget"  # score sidecar to filter on: forget (classifier) | truth (exact labels)
     baseline_sizes: list[str] = field(default_factory=list)  # extra unfiltered sizes for the slowdown fit
     train: dict[str, Any] = field(default_factory=dict)  # tokfilter train overrides for every run
@@ -162,10 +163,13 @@ def validate(exp: Experiment, where: str) -> Experiment:
     for mode in exp.pretrain.modes:
         if mode not in ("none", "document", "mask", "remove"):
             raise UserError(f"{where}: pretrain.modes has {mode!r}{suggest(mode, ['none', 'document', 'mask', 'remove'])}")
-    for key in ("thresholds", "doc_thresholds"):
-        for value in getattr(exp.pretrain, key):
+    for key in ("thresholds", "doc_thresholds", "doc_token_threshold"):
+        values = getattr(exp.pretrain, key)
+        for value in values if isinstance(values, list) else [values]:
             if not 0.0 <= value <= 1.0:
                 raise UserError(f"{where}: pretrain.{key} has {value}, outside [0, 1]")
+    if exp.annotate.workers < 0:
+        raise UserError(f"{where}: annotate.workers = {exp.annotate.workers} (expected 0 = one per core, or more)")
     if not exp.pretrain.sizes:
         raise UserError(f"{where}: pretrain.sizes is empty")
     from tokfilter.model import PRESETS

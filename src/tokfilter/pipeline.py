@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import sys
 import time
@@ -146,8 +147,9 @@ class Pipeline:
         train = load_benchmark(self.out / "benchmark", "train")
         shutil.rmtree(self.out / "shards", ignore_errors=True)
         shutil.rmtree(self.out / "eval-shards", ignore_errors=True)
+        # shards of ~128k tokens: small enough that annotation spreads over every core
         write_shards((b.document for b in train), tokenizer, self.out / "shards", sources=["benchmark/train"],
-                     shard_tokens=1 << 19, workers=1, progress=False)
+                     shard_tokens=1 << 17, workers=1, progress=False)
         truth = write_label_sidecar(ShardSet(self.out / "shards"), {b.document.id: b.spans for b in train}, "truth",
                                     progress=False)
         clean = list(read_corpus(str(self.out / "benchmark" / "eval-clean.jsonl")))
@@ -199,8 +201,9 @@ class Pipeline:
         a = self.exp.annotate
         for stale in (self.out / "shards").glob("*.scores.forget*"):
             stale.unlink()
+        workers = a.workers or os.cpu_count() or 1
         summary = annotate(self.out / "classifier", self.out / "shards", name="forget", executor=a.executor,
-                           workers=a.workers, progress=False)
+                           workers=workers, progress=False)
         return {key: summary[key] for key in summary if key != "shards"}
 
     # ---------------------------------------------------------------- pretrain
@@ -214,7 +217,7 @@ class Pipeline:
                     name = f"{mode}-{size}" if threshold is None else f"{mode}-t{threshold:g}-{size}"
                     run = {"name": name, "size": size, "mode": mode, "threshold": threshold}
                     if mode == "document":  # the token threshold behind the fraction-of-forget-tokens aggregate
-                        run["token_threshold"] = p.thresholds[0] if p.thresholds else 0.5
+                        run["token_threshold"] = p.doc_token_threshold
                     plan.append(run)
         for size in p.baseline_sizes:
             if size not in p.sizes:
@@ -349,6 +352,7 @@ class Pipeline:
         upstream = ["shards", "annotate"] if exp.pretrain.scores == "forget" else ["shards"]
         pretrain_cfg = {k: v for k, v in asdict(exp.pretrain).items() if k not in ("sizes", "modes", "thresholds",
                                                                                     "doc_thresholds",
+                                                                                    "doc_token_threshold",
                                                                                     "baseline_sizes")}
         runs = []
         for run in self.run_plan():
@@ -364,10 +368,13 @@ class Pipeline:
                       if exp.robustness.enabled else {})
         refusal = (st.run("refusal", asdict(exp.refusal), run_keys, lambda: self.refusal(runs))
                    if exp.refusal.enabled else {})
+        from tokfilter.evaluate.pareto import pareto_summary
+
         results = {
             "tokfilter_version": __version__, "experiment": exp.name, "seed": exp.seed,
             "wall_seconds": round(time.time() - started, 2),
-            "classifier": classifier, "runs": runs, "slowdown": slowdown, "robustness": robustness,
+            "classifier": classifier, "runs": runs, "pareto": pareto_summary(runs), "slowdown": slowdown,
+            "robustness": robustness,
             "refusal": refusal,
             "corpus": {**st.results["corpus"], **st.results["shards"]},
             "stages": {"seconds": st.timings, "cached": st.cached},
@@ -415,3 +422,10 @@ def print_summary(results: dict) -> None:
         loss = run.get("loss", {})
         print(f"{run['name']:<28}{loss.get('forget', float('nan')):>9.3f}{loss.get('retain', float('nan')):>9.3f}"
               f"{loss.get('general', float('nan')):>9.3f}{run.get('tokens_filtered_frac') or 0:>10.1%}")
+    from tokfilter.evaluate.pareto import describe
+
+    lines = describe(results.get("pareto") or {})
+    if lines:
+        print("token removal vs document filtering (loss change against the unfiltered run of the same size):")
+        for line in lines:
+            print(f"  {line}")
