@@ -34,6 +34,8 @@ def test_repository_experiments_parse(repo_root):
         ("[data]\ndocs_per_domain = 'many'\n", "data.docs_per_domain = 'many' should be of type int"),
         ("[pretrain]\nmodes = ['none', 'masking']\n", "pretrain.modes has 'masking' (did you mean 'mask'?)"),
         ("[pretrain]\nthresholds = [1.5]\n", "outside [0, 1]"),
+        ("[pretrain]\ndoc_token_threshold = -0.2\n", "pretrain.doc_token_threshold has -0.2, outside [0, 1]"),
+        ("[annotate]\nworkers = -1\n", "annotate.workers = -1"),
         ("[pretrain]\nsizes = ['huge']\n", "unknown model size 'huge'"),
         ("[pretrain.train]\n'optim.lrr' = 0.1\n", "unknown key 'optim.lrr' (did you mean 'optim.lr'?)"),
         ("name = \n", "invalid TOML"),

@@ -73,8 +73,8 @@ def test_output_layout_and_results_schema(micro_run):
                  "figures/frontier.png"):
         assert (out / path).exists(), path
     results = json.loads((out / "results.json").read_text())
-    for key in ("tokfilter_version", "experiment", "seed", "wall_seconds", "classifier", "runs", "slowdown",
-                "robustness", "refusal"):
+    for key in ("tokfilter_version", "experiment", "seed", "wall_seconds", "classifier", "runs", "pareto",
+                "slowdown", "robustness", "refusal"):
         assert key in results, key
     assert {"kind", "params", "f1", "auroc", "threshold", "baselines"} <= set(results["classifier"])
     assert {run["mode"] for run in results["runs"]} == {"none", "document", "mask", "remove"}
@@ -87,6 +87,9 @@ def test_output_layout_and_results_schema(micro_run):
                  str(out / "eval-shards")]) == 0
     masked = next(r for r in results["runs"] if r["mode"] == "mask")
     assert masked["tokens_filtered_frac"] > 0
+    (comparison,) = results["pareto"]["comparisons"]  # one document run at one size
+    assert comparison["document_run"] == "document-t0.1-tiny-0.1m"
+    assert "Token removal vs document filtering" in (out / "report.html").read_text()
     assert "fit" in results["slowdown"]  # two unfiltered sizes -> a power-law fit
     assert any(name.endswith("-rmu") for name in results["robustness"])
     assert len(results["refusal"]) == 4

@@ -80,6 +80,10 @@ class RobustnessSection:
     lrs: list[float] = field(default_factory=lambda: [1e-3, 3e-3])
     max_tokens: int = 60_000
     rmu_steps: int = 60
+    rmu_lr: float = 0.01
+    rmu_batch_size: int = 16  # windows per RMU step (forget and retain each)
+    rmu_coeffs: list[float] = field(default_factory=lambda: [4.0, 8.0])  # c, in units of the mean activation norm
+    rmu_alphas: list[float] = field(default_factory=lambda: [10.0, 30.0])  # retain weights swept
 
 
 @dataclass

@@ -315,7 +315,8 @@ class Pipeline:
         out: dict = {}
         targets = {run["name"]: self.out / "runs" / run["name"] for mode, run in main.items() if mode != "none"}
         rmu_dir = self.out / "runs" / f"{main['none']['name']}-rmu"
-        rmu = rmu_unlearn(baseline_dir, forget_train, retain_train, rmu_dir, steps=r.rmu_steps,
+        rmu = rmu_unlearn(baseline_dir, forget_train, retain_train, rmu_dir, steps=r.rmu_steps, lr=r.rmu_lr,
+                          batch_size=r.rmu_batch_size, coeffs=tuple(r.rmu_coeffs), alphas=tuple(r.rmu_alphas),
                           seed=self.exp.seed, progress=False)
         targets[f"{main['none']['name']}-rmu"] = rmu_dir
         for name, model_dir in targets.items():
@@ -324,7 +325,7 @@ class Pipeline:
             out[name] = {key: attack[key] for key in ("recovery_tokens", "recovery_fraction", "curve", "lr",
                                                       "baseline_loss", "initial_loss", "reached")}
         out[f"{main['none']['name']}-rmu"]["unlearning"] = {k: v for k, v in rmu.items()
-                                                            if k in ("before", "after", "chosen", "layer")}
+                                                            if k in ("before", "after", "chosen", "layer", "sweep")}
         return out
 
     def refusal(self, runs: list[dict]) -> dict:

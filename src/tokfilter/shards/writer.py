@@ -9,6 +9,7 @@ and produces byte-identical files. Bad input (`UserError`) removes what this job
 
 from __future__ import annotations
 
+import array
 import hashlib
 import json
 import multiprocessing as mp
@@ -66,27 +67,25 @@ def _batches(documents: Iterable[Document], size: int) -> Iterator[list[Document
 
 
 class _ShardBuffer:
-    """Documents of the shard being filled."""
+    """Documents of the shard being filled: token ids in one growing C array (no per-document numpy arrays)."""
 
-    def __init__(self) -> None:
-        self.token_arrays: list[np.ndarray] = []
+    def __init__(self, dtype: np.dtype) -> None:
+        self.ids = array.array("H" if dtype == np.uint16 else "I")
         self.ends: list[int] = []
         self.meta_lines: list[str] = []
         self.tokens = 0
 
-    def add(self, ids: list[int], eot_id: int, dtype: np.dtype, document: Document) -> None:
-        array = np.empty(len(ids) + 1, dtype=dtype)
-        array[:-1] = ids
-        array[-1] = eot_id
-        self.token_arrays.append(array)
-        self.tokens += len(array)
+    def add(self, ids: list[int], eot_id: int, document: Document) -> None:
+        self.ids.extend(ids)
+        self.ids.append(eot_id)
+        self.tokens = len(self.ids)
         self.ends.append(self.tokens)
         meta = {"id": document.id, "domain": document.domain, **document.meta}
         self.meta_lines.append(json.dumps(meta, ensure_ascii=False, default=str))
 
 
 def _flush(buffer: _ShardBuffer, out_dir: Path, index: int, dtype: np.dtype) -> dict:
-    tokens = np.concatenate(buffer.token_arrays) if buffer.token_arrays else np.empty(0, dtype=dtype)
+    tokens = np.frombuffer(buffer.ids, dtype=np.dtype(buffer.ids.typecode)).astype(dtype, copy=False)
     save_npy(out_dir / tokens_file(index), tokens)
     save_npy(out_dir / docs_file(index), np.asarray(buffer.ends, dtype=np.uint64))
     write_text(out_dir / meta_file(index), "".join(line + "\n" for line in buffer.meta_lines))
@@ -168,18 +167,18 @@ def write_shards(
         stream = islice(documents, skip_docs, None)
         if workers > 1:
             pool = mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(tokenizer.spec,))
-        buffer = _ShardBuffer()
+        buffer = _ShardBuffer(dtype)
         total_docs = skip_docs
         bar = tqdm(desc="tokenize", unit="tok", unit_scale=True, disable=not progress,
                    initial=sum(s["tokens"] for s in done_shards))
         for batch, ids_batch in _encode_in_order(stream, tokenizer, pool, in_flight=4 * max(workers, 1)):
             for document, ids in zip(batch, ids_batch):
-                buffer.add(ids, tokenizer.eot_id, dtype, document)
+                buffer.add(ids, tokenizer.eot_id, document)
                 bar.update(len(ids) + 1)
                 total_docs += 1
                 if buffer.tokens >= shard_tokens:  # per document, so shard boundaries ignore batching
                     done_shards.append(_flush(buffer, out_dir, len(done_shards), dtype))
-                    buffer = _ShardBuffer()
+                    buffer = _ShardBuffer(dtype)
                     write_json(state_path, {"job_key": job_key, "shards": done_shards, "documents": total_docs})
         if buffer.ends:
             done_shards.append(_flush(buffer, out_dir, len(done_shards), dtype))

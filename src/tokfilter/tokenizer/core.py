@@ -100,7 +100,9 @@ class HFTokenizer(Tokenizer):
         return self._tok.encode(text, add_special_tokens=False).ids
 
     def encode_batch_ids(self, texts: Sequence[str]) -> list[list[int]]:
-        return [enc.ids for enc in self._tok.encode_batch(list(texts), add_special_tokens=False)]
+        # encode_batch_fast (tokenizers >= 0.21) skips the character offsets, which shards do not store
+        encode = getattr(self._tok, "encode_batch_fast", self._tok.encode_batch)
+        return [enc.ids for enc in encode(list(texts), add_special_tokens=False)]
 
     def encode(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         enc = self._tok.encode(text, add_special_tokens=False)

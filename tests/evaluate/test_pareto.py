@@ -1,0 +1,53 @@
+"""The Pareto check of results.json: removal vs each document-filtered run, per size."""
+
+from __future__ import annotations
+
+from tokfilter.evaluate.pareto import describe, pareto_summary
+
+
+def run(name: str, mode: str, forget: float, retain: float, size: str = "tiny-0.2m") -> dict:
+    return {"name": name, "mode": mode, "size": size, "tokens_filtered_frac": 0.1,
+            "loss": {"forget": forget, "retain": retain, "general": 6.0}}
+
+
+RUNS = [
+    run("none", "none", 6.0, 5.0),
+    run("doc-strict", "document", 6.4, 5.3),   # +0.4 forget, +0.3 retain
+    run("doc-lenient", "document", 6.2, 5.05),  # +0.2 forget, +0.05 retain
+    run("remove-a", "remove", 6.25, 4.95),     # +0.25 forget, -0.05 retain
+    run("remove-b", "remove", 6.37, 5.1),      # +0.37 forget, +0.1 retain
+    run("mask-a", "mask", 6.1, 4.9),
+]
+
+
+def test_best_cheaper_removal_run_is_compared_with_each_document_run():
+    summary = pareto_summary(RUNS)
+    by_doc = {c["document_run"]: c for c in summary["comparisons"]}
+    strict, lenient = by_doc["doc-strict"], by_doc["doc-lenient"]
+    # against the strict filter both removal runs cost less retain loss; the stronger one is chosen: 0.37/0.4
+    assert strict["remove"]["run"] == "remove-b"
+    assert abs(strict["remove"]["forget_ratio"] - 0.925) < 1e-9 and strict["remove"]["holds"]
+    # against the lenient filter only remove-a is cheaper on retain: 0.25/0.2 of its forget increase
+    assert lenient["remove"]["run"] == "remove-a" and lenient["remove"]["holds"]
+    assert lenient["mask"]["run"] == "mask-a" and not lenient["mask"]["holds"]  # 0.1 / 0.2 = 50%
+    assert summary["holds"] == {"remove": ["doc-strict", "doc-lenient"], "mask": []}
+
+
+def test_claim_fails_when_no_removal_run_is_cheaper_or_strong_enough():
+    runs = [run("none", "none", 6.0, 5.0), run("doc", "document", 6.5, 5.01), run("remove", "remove", 6.4, 5.2),
+            run("remove-weak", "remove", 6.1, 4.9)]
+    (entry,) = pareto_summary(runs)["comparisons"]
+    assert entry["remove"]["run"] == "remove-weak" and not entry["remove"]["holds"]
+    assert "does not hold" in describe(pareto_summary(runs))[0]
+    no_cheaper = [run("none", "none", 6.0, 5.0), run("doc", "document", 6.5, 4.8), run("remove", "remove", 6.4, 5.2)]
+    (entry,) = pareto_summary(no_cheaper)["comparisons"]
+    assert entry["remove"] is None
+    assert "no removal run" in describe(pareto_summary(no_cheaper))[0]
+
+
+def test_sizes_are_compared_with_their_own_baseline():
+    runs = RUNS + [run("none-big", "none", 5.0, 4.0, "tiny-0.4m"), run("doc-big", "document", 5.5, 4.3, "tiny-0.4m"),
+                   run("remove-big", "remove", 5.48, 4.1, "tiny-0.4m")]
+    big = [c for c in pareto_summary(runs)["comparisons"] if c["size"] == "tiny-0.4m"]
+    assert len(big) == 1 and big[0]["remove"]["run"] == "remove-big"
+    assert abs(big[0]["remove"]["forget_ratio"] - 0.96) < 1e-9
