@@ -107,3 +107,20 @@ def test_scores_do_not_depend_on_batch_grouping():
     for a, b, c, d in zip(together, alone, reversed_order, docs):
         assert a.shape == (len(d),) and a.dtype == np.float32
         assert np.array_equal(a, b) and np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU"))])
+def test_classifier_scores_on_the_device_it_is_moved_to(device):
+    """`tokfilter annotate --device` moves the classifier; scores come back as CPU float32, and the saved tensors
+    stay on the CPU. On CUDA (bf16 autocast) scores agree with the CPU's to bf16 precision."""
+    rng = np.random.default_rng(1)
+    docs = [rng.integers(1, 64, size=n) for n in (7, 90, 33)]
+    reference = B.score_docs(tiny().eval(), docs)
+    clf = B.BiLMClassifier(tiny(), tokenizer_hash="h").to(device)
+    assert next(clf.model.parameters()).device.type == device
+    scores = clf.score_batch(docs)
+    for a, b in zip(scores, reference):
+        assert a.dtype == np.float32 and a.shape == b.shape
+        assert np.allclose(a, b, atol=0 if device == "cpu" else 2e-2)
+    assert all(t.device.type == "cpu" for t in clf.tensors().values())

@@ -262,6 +262,8 @@ def score_docs(model: BiLM, docs: Sequence[np.ndarray], batch_rows: int = BATCH_
     document's scores are bitwise the same however documents are grouped into calls."""
     cfg = model.config
     model.eval()
+    device = next(model.parameters()).device
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     jobs = []  # (doc index, window start, length, owned from, owned to)
     for d, ids in enumerate(docs):
         for s, length, a, b in window_plan(len(ids), cfg.seq_len):
@@ -272,7 +274,9 @@ def score_docs(model: BiLM, docs: Sequence[np.ndarray], batch_rows: int = BATCH_
         rows = [np.asarray(docs[d][s:s + n], dtype=np.int64) for d, s, n, _, _ in chunk]
         rows += [np.zeros(0, dtype=np.int64)] * (batch_rows - len(rows))
         x, lengths = pad_rows(rows, cfg.seq_len, cfg.pad_id)
-        probs = torch.sigmoid(model(torch.from_numpy(x), torch.from_numpy(lengths)).float()).numpy()
+        with autocast:
+            logits = model(torch.from_numpy(x).to(device), torch.from_numpy(lengths).to(device))
+        probs = torch.sigmoid(logits.float()).cpu().numpy()
         for r, (d, s, _, a, b) in enumerate(chunk):
             out[d][a:b] = probs[r, a - s:b - s]
     return out
@@ -340,7 +344,12 @@ class BiLMClassifier:
         return cls(model, config["tokenizer"]["hash"], config["kind"], config.get("threshold", 0.5))
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        return dict(self.model.state_dict())
+        return {name: t.detach().cpu() for name, t in self.model.state_dict().items()}
+
+    def to(self, device: str) -> BiLMClassifier:
+        """Score on `device` ("cpu" or "cuda"; bf16 autocast on CUDA). Called by `tokfilter annotate --device`."""
+        self.model.to(device)
+        return self
 
     def score_tokens(self, ids: np.ndarray) -> np.ndarray:
         return self.score_batch([ids])[0]
