@@ -73,13 +73,15 @@ class _ShardBuffer:
         self.ids = array.array("H" if dtype == np.uint16 else "I")
         self.ends: list[int] = []
         self.meta_lines: list[str] = []
-        self.tokens = 0
+
+    @property
+    def tokens(self) -> int:
+        return len(self.ids)
 
     def add(self, ids: list[int], eot_id: int, document: Document) -> None:
         self.ids.extend(ids)
         self.ids.append(eot_id)
-        self.tokens = len(self.ids)
-        self.ends.append(self.tokens)
+        self.ends.append(len(self.ids))
         meta = {"id": document.id, "domain": document.domain, **document.meta}
         self.meta_lines.append(json.dumps(meta, ensure_ascii=False, default=str))
 
