@@ -70,12 +70,13 @@ def render(results: dict, figures: dict[str, Path], out_dir: Path) -> str:
                  r.get("loss", {}).get("retain"), r.get("loss", {}).get("general")] for r in runs]
         parts.append(_table(["run", "mode", "threshold", "params", "effective tokens", "FLOPs", "filtered frac",
                              "forget loss", "retain loss", "general loss"], rows))
-    comparisons = (results.get("pareto") or {}).get("comparisons") or []
+    pareto = results.get("pareto") or {}
+    comparisons = pareto.get("comparisons") or []
     if comparisons:
         parts.append("<h2>Token removal vs document filtering</h2>")
         parts.append("<p>Loss change against the unfiltered run of the same size. For each document-filtered run, the "
                      "removal run with the largest forget increase among those that cost less retain loss; the claim "
-                     f"holds when it reaches {_fmt((results.get('pareto') or {}).get('ratio'))} of the document "
+                     f"holds when it reaches {_fmt(pareto.get('ratio'))} of the document "
                      "run's forget increase.</p>")
         rows = []
         for c in comparisons:
