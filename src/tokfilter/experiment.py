@@ -167,9 +167,10 @@ def validate(exp: Experiment, where: str) -> Experiment:
     for mode in exp.pretrain.modes:
         if mode not in ("none", "document", "mask", "remove"):
             raise UserError(f"{where}: pretrain.modes has {mode!r}{suggest(mode, ['none', 'document', 'mask', 'remove'])}")
-    for key in ("thresholds", "doc_thresholds", "doc_token_threshold"):
-        values = getattr(exp.pretrain, key)
-        for value in values if isinstance(values, list) else [values]:
+    p = exp.pretrain
+    for key, values in (("thresholds", p.thresholds), ("doc_thresholds", p.doc_thresholds),
+                        ("doc_token_threshold", [p.doc_token_threshold])):
+        for value in values:
             if not 0.0 <= value <= 1.0:
                 raise UserError(f"{where}: pretrain.{key} has {value}, outside [0, 1]")
     if exp.annotate.workers < 0:
