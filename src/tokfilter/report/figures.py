@@ -39,6 +39,7 @@ def frontier(results: dict, path: Path) -> Path | None:
     if not runs:
         return None
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    sizes = {r.get("params", 0) for r in runs}
     by_mode: dict[str, list[dict]] = {}
     for run in runs:
         by_mode.setdefault(run["mode"], []).append(run)
@@ -47,19 +48,21 @@ def frontier(results: dict, path: Path) -> Path | None:
         groups: dict[int, list[dict]] = {}
         for run in items:
             groups.setdefault(run.get("params", 0), []).append(run)
-        for params, group in groups.items():
+        for i, (params, group) in enumerate(groups.items()):  # one line per model size, one legend entry per mode
             xs = [r["loss"]["retain"] for r in group]
             ys = [r["loss"]["forget"] for r in group]
-            label = f"{mode}" + (f" ({params / 1e6:.2g}M)" if len(groups) > 1 else "")
-            ax.plot(xs, ys, marker=MODE_MARKERS.get(mode, "o"), color=MODE_COLORS.get(mode), label=label,
-                    linestyle="-" if len(group) > 1 else "none", alpha=0.85)
+            ax.plot(xs, ys, marker=MODE_MARKERS.get(mode, "o"), color=MODE_COLORS.get(mode),
+                    label=mode if i == 0 else None, linestyle="-" if len(group) > 1 else "none", alpha=0.85)
             for run in group:
                 if run.get("threshold") is not None:
                     ax.annotate(f"{run['threshold']:g}", (run["loss"]["retain"], run["loss"]["forget"]),
                                 textcoords="offset points", xytext=(4, 3), fontsize=7)
+                elif mode == "none" and len(sizes) > 1:  # name the size at its unfiltered point
+                    ax.annotate(f"{params / 1e6:.2g}M", (run["loss"]["retain"], run["loss"]["forget"]),
+                                textcoords="offset points", xytext=(-6, -11), fontsize=8, fontweight="bold")
     ax.set_xlabel("retain (biology) loss, nats/token  (lower is better)")
     ax.set_ylabel("forget (medical) loss, nats/token  (higher = more removed)")
-    ax.set_title("Forget vs retain loss across thresholds")
+    ax.set_title("Forget vs retain loss across thresholds" + (" and model sizes" if len(sizes) > 1 else ""))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)
