@@ -109,3 +109,31 @@ def test_slowdown_for_results_dict():
     results = {"runs": [{"name": r.name, "mode": r.mode, "flops": r.flops, "loss": r.loss} for r in runs]}
     out = slowdown_for_results(results, samples=50)
     assert set(truth) <= set(out) and out["fit"]["b"] == pytest.approx(B, rel=0.02)
+
+
+def test_threshold_is_carried_and_plotted_per_threshold(tmp_path):
+    """Two thresholds of one mode are two series: the result keeps each run's threshold, the figure draws both."""
+    import matplotlib.pyplot as plt
+
+    from tokfilter.evaluate.slowdown import plot_slowdowns, slowdown_for_results
+
+    runs, _ = synthetic_runs()
+    records = [{"name": r.name, "mode": r.mode, "flops": r.flops, "loss": r.loss,
+                "threshold": None if r.mode == "none" else (0.3 if r.name.endswith(("-0", "-2")) else 0.5)}
+               for r in runs]
+    out = slowdown_for_results({"runs": records}, samples=20)
+    assert out["remove-0"]["threshold"] == 0.3 and out["remove-1"]["threshold"] == 0.5
+    drawn = []
+    original = plt.Axes.errorbar
+    try:
+        plt.Axes.errorbar = lambda self, x, y, *a, **k: drawn.append((k.get("label"), list(x))) or original(
+            self, x, y, *a, **k)
+        plot_slowdowns(out, tmp_path / "s.png")
+    finally:
+        plt.Axes.errorbar = original
+    forget = drawn[:len(drawn) // 2]  # the first panel: forget
+    assert sorted(label for label, _ in forget) == ["document 0.3", "document 0.5", "mask 0.3", "mask 0.5",
+                                                    "remove 0.3", "remove 0.5"]
+    assert dict(forget)["remove 0.3"] == sorted(dict(forget)["remove 0.3"]) and len(dict(forget)["remove 0.3"]) == 2
+    with pytest.raises(UserError, match="threshold"):
+        slowdown_for_results({"runs": [{**records[0], "threshold": "high"}]})

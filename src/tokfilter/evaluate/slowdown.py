@@ -41,6 +41,7 @@ class Run:
     mode: str
     flops: float
     loss: dict[str, float]
+    threshold: float | None = None  # the filter's threshold; runs of a mode are plotted per threshold
 
 
 @dataclass
@@ -70,11 +71,12 @@ def _run_from_record(record: dict, where: str, default_name: str, metric: str) -
     try:
         flops = float(record["flops"])
         loss = {str(d): float(v) for d, v in losses.items() if v is not None}
+        threshold = None if record.get("threshold") is None else float(record["threshold"])
     except (TypeError, ValueError):
-        raise UserError(f"{where}: flops and losses must be numbers") from None
+        raise UserError(f"{where}: flops, losses and threshold must be numbers") from None
     if flops <= 0 or any(not v > 0 for v in loss.values()):
         raise UserError(f"{where}: flops and losses must be positive")
-    return Run(str(record.get("name") or default_name), str(record["mode"]), flops, loss)
+    return Run(str(record.get("name") or default_name), str(record["mode"]), flops, loss, threshold)
 
 
 def load_runs(paths: list[str | Path], metric: str = "loss") -> list[Run]:
@@ -146,8 +148,8 @@ def compute_slowdowns(runs: list[Run], samples: int = 2000, method: str = "runs"
     fits: dict[str, Fit] = {}
     out: dict = {"fits": {}, "bootstrap": {"method": method, "samples": samples, "confidence": confidence,
                                            "dropped": {}}}
-    per_run: dict[str, dict] = {r.name: {"mode": r.mode, "flops": r.flops, "ci": {}, "log10": {}}
-                                for r in filtered}
+    per_run: dict[str, dict] = {r.name: {"mode": r.mode, "threshold": r.threshold, "flops": r.flops, "ci": {},
+                                         "log10": {}} for r in filtered}
     for domain in domains:
         L = np.array([r.loss[domain] for r in baselines])
         fit = fits[domain] = fit_power_law(C, L)
@@ -201,7 +203,7 @@ def _bootstrap_fits(x: np.ndarray, y: np.ndarray, fit: Fit, samples: int, method
 
 
 def plot_slowdowns(result: dict, path: str | Path) -> None:
-    """Slowdown vs training compute, one panel per domain, one line per filtering mode (log-log, CIs as bars)."""
+    """Slowdown vs training compute, one panel per domain, one line per mode and threshold (log-log, CI bars)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -214,9 +216,11 @@ def plot_slowdowns(result: dict, path: str | Path) -> None:
     fig, axes = plt.subplots(1, len(domains), figsize=(4.2 * len(domains), 3.6), squeeze=False)
     for ax, domain in zip(axes[0], domains, strict=True):
         low, high = 0.3, 3.0  # show at least a decade around 1 so near-1 values do not blow up the log axis
-        for mode in sorted({v["mode"] for v in runs.values()}):
+        series = sorted({(v["mode"], v.get("threshold")) for v in runs.values()},
+                        key=lambda k: (k[0], -1.0 if k[1] is None else k[1]))
+        for mode, threshold in series:  # one line per mode and threshold, across model sizes
             points = sorted((v["flops"], v[domain], v["ci"].get(domain)) for v in runs.values()
-                            if v["mode"] == mode and v.get(domain) is not None)
+                            if v["mode"] == mode and v.get("threshold") == threshold and v.get(domain) is not None)
             if not points:
                 continue
             xs = np.array([p[0] for p in points])
@@ -224,7 +228,8 @@ def plot_slowdowns(result: dict, path: str | Path) -> None:
             cis = [p[2] or [p[1], p[1]] for p in points]
             err = np.array([[max(y - lo, 0) for y, (lo, _) in zip(ys, cis, strict=True)],
                             [max(hi - y, 0) for y, (_, hi) in zip(ys, cis, strict=True)]])
-            ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=mode)
+            ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3,
+                        label=mode if threshold is None else f"{mode} {threshold:g}")
             low = min(low, *(max(lo, 1e-300) for lo, _ in cis), *ys)
             high = max(high, *(hi for _, hi in cis), *ys)
         ax.axhline(1.0, color="grey", lw=0.8, ls="--")

@@ -21,9 +21,11 @@ from tokfilter.atomic import atomic_path
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
 MODE_COLORS = {"none": "#444444", "document": "#d62728", "mask": "#1f77b4", "remove": "#2ca02c", "rmu": "#9467bd"}
 MODE_MARKERS = {"none": "o", "document": "s", "mask": "^", "remove": "D"}
+LINE_STYLES = ["-", "--", ":", "-."]  # one per threshold of a mode
 
 
 def _save(fig, path: Path) -> Path:
@@ -76,21 +78,32 @@ def slowdown(results: dict, path: Path) -> Path | None:
     if not points:
         return None
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
-    for mode in sorted({run["mode"] for run, _ in points}):
-        items = sorted(((run, value) for run, value in points if run["mode"] == mode), key=lambda p: p[0]["flops"])
+    series: dict[tuple[str, float | None], list] = {}  # one line per mode and threshold, across model sizes
+    for run, value in points:
+        series.setdefault((run["mode"], run.get("threshold")), []).append((run, value))
+    keys = sorted(series, key=lambda k: (k[0], -1.0 if k[1] is None else k[1]))
+    thresholds_of: dict[str, list] = {}
+    for mode, threshold in keys:
+        thresholds_of.setdefault(mode, []).append(threshold)
+    for mode, threshold in keys:
+        items = sorted(series[(mode, threshold)], key=lambda p: p[0]["flops"])
         xs = [run["flops"] for run, _ in items]
         ys = [value["forget"] for _, value in items]
         cis = [(value.get("ci") or {}).get("forget") or [y, y] for (_, value), y in zip(items, ys)]
         lows, highs = [ci[0] for ci in cis], [ci[1] for ci in cis]
+        label = mode if threshold is None else f"{mode} {'frac' if mode == 'document' else 'p'} >= {threshold:g}"
+        style = LINE_STYLES[thresholds_of[mode].index(threshold) % len(LINE_STYLES)]
         ax.errorbar(xs, ys, yerr=[[max(y - lo, 0) for y, lo in zip(ys, lows)],
                                   [max(hi - y, 0) for y, hi in zip(ys, highs)]],
-                    marker=MODE_MARKERS.get(mode, "o"), color=MODE_COLORS.get(mode), label=mode, capsize=3)
+                    marker=MODE_MARKERS.get(mode, "o"), color=MODE_COLORS.get(mode), label=label, capsize=3,
+                    linestyle=style)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.axhline(1.0, color="grey", linewidth=0.8, linestyle=":")
     ax.set_xlabel("training compute (FLOPs)")
     ax.set_ylabel("forget-domain compute slowdown (x)")
     ax.set_title("Relative compute slowdown on the forget domain")
+    ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide on a short log axis
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     return _save(fig, path)
