@@ -202,6 +202,17 @@ def _bootstrap_fits(x: np.ndarray, y: np.ndarray, fit: Fit, samples: int, method
     return fits
 
 
+def series_by_threshold(entries: list[dict]) -> dict[tuple[str, float | None], list[dict]]:
+    """Slowdown entries (with mode, threshold, flops) as one series per (mode, threshold), each in compute order.
+
+    Keys come sorted by mode, then threshold (None first), so figures draw and label them in a stable order.
+    """
+    series: dict[tuple[str, float | None], list[dict]] = {}
+    for entry in sorted(entries, key=lambda e: e["flops"]):
+        series.setdefault((entry["mode"], entry.get("threshold")), []).append(entry)
+    return dict(sorted(series.items(), key=lambda kv: (kv[0][0], -1.0 if kv[0][1] is None else kv[0][1])))
+
+
 def plot_slowdowns(result: dict, path: str | Path) -> None:
     """Slowdown vs training compute, one panel per domain, one line per mode and threshold (log-log, CI bars)."""
     import matplotlib
@@ -216,11 +227,8 @@ def plot_slowdowns(result: dict, path: str | Path) -> None:
     fig, axes = plt.subplots(1, len(domains), figsize=(4.2 * len(domains), 3.6), squeeze=False)
     for ax, domain in zip(axes[0], domains, strict=True):
         low, high = 0.3, 3.0  # show at least a decade around 1 so near-1 values do not blow up the log axis
-        series = sorted({(v["mode"], v.get("threshold")) for v in runs.values()},
-                        key=lambda k: (k[0], -1.0 if k[1] is None else k[1]))
-        for mode, threshold in series:  # one line per mode and threshold, across model sizes
-            points = sorted((v["flops"], v[domain], v["ci"].get(domain)) for v in runs.values()
-                            if v["mode"] == mode and v.get("threshold") == threshold and v.get(domain) is not None)
+        for (mode, threshold), entries in series_by_threshold(list(runs.values())).items():  # one line per series
+            points = [(v["flops"], v[domain], v["ci"].get(domain)) for v in entries if v.get(domain) is not None]
             if not points:
                 continue
             xs = np.array([p[0] for p in points])

@@ -18,6 +18,7 @@ from pathlib import Path
 import matplotlib
 
 from tokfilter.atomic import atomic_path
+from tokfilter.evaluate.slowdown import series_by_threshold
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -78,21 +79,17 @@ def slowdown(results: dict, path: Path) -> Path | None:
     if not points:
         return None
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
-    series: dict[tuple[str, float | None], list] = {}  # one line per mode and threshold, across model sizes
-    for run, value in points:
-        series.setdefault((run["mode"], run.get("threshold")), []).append((run, value))
-    keys = sorted(series, key=lambda k: (k[0], -1.0 if k[1] is None else k[1]))
-    thresholds_of: dict[str, list] = {}
-    for mode, threshold in keys:
-        thresholds_of.setdefault(mode, []).append(threshold)
-    for mode, threshold in keys:
-        items = sorted(series[(mode, threshold)], key=lambda p: p[0]["flops"])
-        xs = [run["flops"] for run, _ in items]
-        ys = [value["forget"] for _, value in items]
-        cis = [(value.get("ci") or {}).get("forget") or [y, y] for (_, value), y in zip(items, ys)]
+    entries = [{**value, "mode": run["mode"], "threshold": run.get("threshold"), "flops": run["flops"]}
+               for run, value in points]
+    drawn_per_mode: dict[str, int] = {}
+    for (mode, threshold), items in series_by_threshold(entries).items():  # one line per mode and threshold
+        xs = [item["flops"] for item in items]
+        ys = [item["forget"] for item in items]
+        cis = [(item.get("ci") or {}).get("forget") or [y, y] for item, y in zip(items, ys)]
         lows, highs = [ci[0] for ci in cis], [ci[1] for ci in cis]
         label = mode if threshold is None else f"{mode} {'frac' if mode == 'document' else 'p'} >= {threshold:g}"
-        style = LINE_STYLES[thresholds_of[mode].index(threshold) % len(LINE_STYLES)]
+        style = LINE_STYLES[drawn_per_mode.get(mode, 0) % len(LINE_STYLES)]
+        drawn_per_mode[mode] = drawn_per_mode.get(mode, 0) + 1
         ax.errorbar(xs, ys, yerr=[[max(y - lo, 0) for y, lo in zip(ys, lows)],
                                   [max(hi - y, 0) for y, hi in zip(ys, highs)]],
                     marker=MODE_MARKERS.get(mode, "o"), color=MODE_COLORS.get(mode), label=label, capsize=3,
