@@ -223,11 +223,11 @@ def plot_slowdowns(result: dict, path: str | Path) -> None:
     from tokfilter.atomic import atomic_path
 
     domains = list(result["fits"])
-    runs = {k: v for k, v in result.items() if isinstance(v, dict) and "mode" in v}
+    series = series_by_threshold([v for v in result.values() if isinstance(v, dict) and "mode" in v])
     fig, axes = plt.subplots(1, len(domains), figsize=(4.2 * len(domains), 3.6), squeeze=False)
     for ax, domain in zip(axes[0], domains, strict=True):
         low, high = 0.3, 3.0  # show at least a decade around 1 so near-1 values do not blow up the log axis
-        for (mode, threshold), entries in series_by_threshold(list(runs.values())).items():  # one line per series
+        for (mode, threshold), entries in series.items():  # one line per mode and threshold
             points = [(v["flops"], v[domain], v["ci"].get(domain)) for v in entries if v.get(domain) is not None]
             if not points:
                 continue
