@@ -7,6 +7,7 @@ later runs ignore and clean up.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -65,3 +66,12 @@ def clean_temporaries(directory: str | Path) -> int:
         leftover.unlink(missing_ok=True)
         removed += 1
     return removed
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-IGNORE_INDEX = -100
+from tokfilter.filtering import IGNORE_INDEX  # noqa: F401  (the one definition lives there; re-exported)
 
 # name -> (n_layer, d_model, n_head). Paper sizes: width = 64 x depth, head dim 64. Parameter counts in the names
 # assume the cl100k vocabulary (100,277 tokens padded to 100,352); tiny presets assume a 4,096-token BPE.

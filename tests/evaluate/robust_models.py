@@ -15,10 +15,12 @@ import pytest
 import torch
 
 from tokfilter.corpus.demo import load_demo
-from tokfilter.evaluate.attack import WindowSampler, make_optimizer, token_stream, train_step
+from tokfilter.evaluate.attack import WindowSampler, token_stream
 from tokfilter.model import GPT, GPTConfig
 from tokfilter.tokenizer import train_tokenizer
 from tokfilter.train.checkpoint import save_checkpoint
+from tokfilter.train.optim import finetune_step as train_step
+from tokfilter.train.optim import make_optimizer
 
 
 def demo_texts(domain: str, split: str, n: int) -> list[str]:

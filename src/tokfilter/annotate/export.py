@@ -37,16 +37,9 @@ import torch
 from tqdm import tqdm
 
 from tokfilter.errors import UserError
+from tokfilter.filtering import IGNORE_INDEX, document_scores, documents_to_drop, make_example, token_labels
 from tokfilter.shards import ShardSet
-from tokfilter.train.data import (
-    IGNORE_INDEX,
-    _KeptView,
-    _RawView,
-    document_scores,
-    documents_to_drop,
-    make_example,
-    token_labels,
-)
+from tokfilter.train.data import _KeptView, _RawView
 
 FORMATS = ("hf", "datatrove", "dolma")
 MODES = ("mask", "remove", "document")

@@ -30,8 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from tokfilter import __version__
-from tokfilter.atomic import save_npy, write_json
+from tokfilter.atomic import save_npy, sha256_file, write_json
 from tokfilter.errors import UserError
+from tokfilter.runtime import resolve_device
 from tokfilter.shards import ShardSet
 from tokfilter.shards.format import scores_file, shard_name
 
@@ -44,14 +45,6 @@ _classifiers: dict[tuple[str, str], object] = {}  # per-process cache: workers r
 
 def marker_path(shards_dir: str | Path, index: int, name: str) -> Path:
     return Path(shards_dir) / f"{shard_name(index)}.scores.{name}.done.json"
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def classifier_fingerprint(classifier_dir: str | Path) -> str:
@@ -129,15 +122,6 @@ def is_done(shards_dir: str | Path, index: int, name: str, fingerprint: str) -> 
     return info.get("classifier_fingerprint") == fingerprint and info.get("sha256") == sha256_file(scores)
 
 
-def resolve_device(device: str = "auto") -> str:
-    """"auto" -> "cuda" when a GPU is visible to this process, else "cpu"."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 def score_shard(classifier_dir: str | Path, shards_dir: str | Path, index: int, name: str = "forget",
                 thresholds=DEFAULT_THRESHOLDS, loader: str = DEFAULT_LOADER, threads: int = 1,
                 batch_tokens: int = BATCH_TOKENS, fingerprint: str | None = None, device: str = "auto",
@@ -154,7 +138,7 @@ def score_shard(classifier_dir: str | Path, shards_dir: str | Path, index: int, 
     torch.set_num_threads(threads)
     try:
         classifier = load_classifier(classifier_dir, loader)
-        device = resolve_device(device)
+        device = resolve_device(device).type if device == "auto" else str(resolve_device(device))
         if hasattr(classifier, "to"):
             classifier.to(device)
         shards = ShardSet(shards_dir, expect_tokenizer_hash=classifier.tokenizer_hash)

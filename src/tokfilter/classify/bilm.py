@@ -31,8 +31,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from tokfilter.classify.data import TokenDoc, WindowSampler, pad_rows, window_plan
+from tokfilter.filtering import IGNORE_INDEX
 from tokfilter.model import GPT, GPTConfig
-from tokfilter.train.loop import lr_factor
+from tokfilter.train.optim import lr_factor
 
 BATCH_ROWS = 16  # scoring batch: always exactly this many rows of seq_len tokens, so results never depend on grouping
 
@@ -160,13 +161,13 @@ class BiLM(nn.Module):
         """[forward next-token loss, backward previous-token loss] on the valid positions of each row."""
         T = x.size(1)
         valid = valid_mask(lengths, T)
-        targets = torch.full_like(x, -100)
-        targets[:, :-1] = torch.where(valid[:, 1:], x[:, 1:], -100)
+        targets = torch.full_like(x, IGNORE_INDEX)
+        targets[:, :-1] = torch.where(valid[:, 1:], x[:, 1:], IGNORE_INDEX)
         losses = [self.fwd(x, targets)]
         if self.bwd is not None:
             xr = reverse_valid(x, lengths)
-            targets_r = torch.full_like(x, -100)
-            targets_r[:, :-1] = torch.where(valid[:, 1:], xr[:, 1:], -100)
+            targets_r = torch.full_like(x, IGNORE_INDEX)
+            targets_r[:, :-1] = torch.where(valid[:, 1:], xr[:, 1:], IGNORE_INDEX)
             losses.append(self.bwd(xr, targets_r))
         return losses
 

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from tokfilter.classify.data import window_plan
 from tokfilter.errors import UserError
 from tokfilter.labels.spans import Span, spans_to_token_scores
-from tokfilter.train.loop import lr_factor
+from tokfilter.train.optim import lr_factor
 
 BATCH_ROWS = 8
 ENCODER_TOKENIZER_FILE = "encoder_tokenizer.json"

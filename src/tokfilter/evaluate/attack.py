@@ -32,9 +32,7 @@ from tqdm import tqdm
 
 from tokfilter.corpus import Document
 from tokfilter.errors import UserError
-
-IGNORE_INDEX = -100
-
+from tokfilter.train.optim import finetune_step, make_optimizer
 
 # ----- data -----
 
@@ -111,30 +109,6 @@ class ForgetEval:
         return float(self.heldout.evaluate(model, device, autocast)["eval"]["loss"])
 
 
-# ----- optimisation helpers (shared with rmu.py and refusal.py) -----
-
-def make_optimizer(model, lr: float, weight_decay: float = 0.0) -> torch.optim.AdamW:
-    """AdamW (0.9, 0.95) over all parameters with the model's muP learning-rate multipliers, constant LR."""
-    groups = model.param_groups(weight_decay)
-    for group in groups:
-        group["lr"] = lr * group["lr_mult"]
-    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95))
-
-
-def train_step(model, optimizer, x: torch.Tensor, y: torch.Tensor, grad_clip: float = 1.0) -> float:
-    device = next(model.parameters()).device
-    autocast = torch.bfloat16 if device.type == "cuda" else None
-    model.train()
-    with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
-        loss = model(x.to(device), y.to(device))
-    loss.backward()
-    if grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    return float(loss.detach())
-
-
 # ----- the attack -----
 
 def eval_steps(max_steps: int, growth: float = 1.4) -> list[int]:
@@ -196,7 +170,7 @@ def _attack_one(model_dir, lr: float, sampler_seed: int, stream: np.ndarray, eva
                leave=False)
     for step in range(1, max_steps + 1):
         x, y = sampler.next_batch()
-        losses.append(train_step(model, optimizer, x, y))
+        losses.append(finetune_step(model, optimizer, x, y))
         bar.update(1)
         if step in checkpoints:
             curve.append([step * tokens_per_step, evaluator.loss(model)])

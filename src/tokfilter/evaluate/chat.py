@@ -32,11 +32,11 @@ from pathlib import Path
 import numpy as np
 
 from tokfilter.errors import UserError
+from tokfilter.filtering import IGNORE_INDEX
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 USER_TAG = "User: "
 ASSISTANT_TAG = "\nAssistant:"
-IGNORE_INDEX = -100
 
 
 @dataclass

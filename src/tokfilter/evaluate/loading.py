@@ -16,16 +16,8 @@ import torch
 
 from tokfilter.errors import UserError
 from tokfilter.evaluate.scoring import LogLikelihoodScorer
+from tokfilter.runtime import resolve_device
 from tokfilter.tokenizer import Tokenizer, load_tokenizer
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except RuntimeError as err:
-        raise UserError(f"--device {device!r}: {err}") from None
 
 
 def load_checkpoint(path: str | Path, tokenizer_spec: str | None = None, device: str = "auto"):

@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from tokfilter.atomic import write_json
 from tokfilter.errors import UserError
-from tokfilter.evaluate.attack import make_optimizer, pretraining_tokens, train_step
+from tokfilter.evaluate.attack import pretraining_tokens
 from tokfilter.evaluate.chat import (
     ChatExample,
     default_general_path,
@@ -44,6 +44,8 @@ from tokfilter.evaluate.chat import (
     split_half,
 )
 from tokfilter.evaluate.generate import answer_questions
+from tokfilter.filtering import IGNORE_INDEX
+from tokfilter.train.optim import finetune_step, make_optimizer
 
 REFUSAL_TEMPLATES = (
     "I'm sorry, but I can't help with medical questions. Please ask a doctor or another qualified health "
@@ -89,12 +91,12 @@ def sft(model, tokenizer, examples: list[ChatExample], steps: int, lr: float, ba
         batch, order = order[:batch_size], order[batch_size:]
         T = max(len(encoded[i][0]) for i in batch)
         x = torch.full((len(batch), T), tokenizer.eot_id, dtype=torch.long)
-        y = torch.full((len(batch), T), -100, dtype=torch.long)
+        y = torch.full((len(batch), T), IGNORE_INDEX, dtype=torch.long)
         for b, i in enumerate(batch):
             ids, targets = encoded[i]
             x[b, : len(ids)] = torch.from_numpy(ids)
             y[b, : len(targets)] = torch.from_numpy(targets)
-        losses.append(train_step(model, optimizer, x, y))
+        losses.append(finetune_step(model, optimizer, x, y))
     model.eval()
     return losses
 

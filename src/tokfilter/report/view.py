@@ -23,8 +23,8 @@ import numpy as np
 
 from tokfilter.atomic import write_text
 from tokfilter.errors import UserError
+from tokfilter.filtering import document_scores
 from tokfilter.shards import ShardSet
-from tokfilter.train.data import document_scores
 
 TEMPLATE = Path(__file__).with_name("view.html")
 MAX_TOKENS = 1500

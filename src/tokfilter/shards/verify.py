@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from tokfilter.atomic import sha256_file
 from tokfilter.errors import UserError
 from tokfilter.shards.format import ShardSet, docs_file, load_npy, meta_file, tokens_file
-from tokfilter.shards.writer import sha256_file
 
 
 def verify(directory: str | Path, tokenizer_spec: str | None = None, check_hashes: bool = True) -> dict:

@@ -27,7 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from tokfilter import __version__
-from tokfilter.atomic import clean_temporaries, save_npy, write_json, write_text
+from tokfilter.atomic import clean_temporaries, save_npy, sha256_file, write_json, write_text
 from tokfilter.corpus.readers import Document, ReadStats
 from tokfilter.errors import UserError
 from tokfilter.shards.format import FORMAT_NAME, FORMAT_VERSION, MANIFEST, docs_file, meta_file, tokens_file
@@ -50,14 +50,6 @@ def _init_worker(spec: str) -> None:
 def _encode_in_worker(texts: list[str]) -> list[list[int]]:
     assert _worker_tokenizer is not None
     return _worker_tokenizer.encode_batch_ids(texts)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _batches(documents: Iterable[Document], size: int) -> Iterator[list[Document]]:

@@ -27,78 +27,16 @@ import numpy as np
 import torch
 
 from tokfilter.errors import UserError
+from tokfilter.filtering import (  # noqa: F401  (re-exported: the batch code's vocabulary)
+    IGNORE_INDEX,
+    MODES,
+    document_scores,
+    documents_to_drop,
+    hash_uniform,
+    make_example,
+    token_labels,
+)
 from tokfilter.shards import ShardSet
-
-IGNORE_INDEX = -100
-MODES = ("none", "document", "mask", "remove")
-
-# ----- pure functions (numpy in, numpy out) -----
-
-_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
-
-
-def hash_uniform(seed: int, stream: int, positions: np.ndarray) -> np.ndarray:
-    """Deterministic uniforms in [0, 1) keyed on (seed, stream, position): splitmix64 finalizer."""
-    with np.errstate(over="ignore"):
-        z = (np.asarray(positions, dtype=np.uint64) + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
-        z ^= np.uint64((seed * 0x632BE59BD9B4E019 + stream * 0x85EBCA77C2B2AE63 + 1) & 0xFFFFFFFFFFFFFFFF)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
-    return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
-
-
-def token_labels(scores: np.ndarray, threshold: float, noise: float = 0.0, seed: int = 0, stream: int = 0,
-                 positions: np.ndarray | None = None) -> np.ndarray:
-    """Forget decisions: score >= threshold, each flipped with probability `noise` (keyed on position)."""
-    labels = np.asarray(scores, dtype=np.float32) >= threshold
-    if noise > 0:
-        if positions is None:
-            positions = np.arange(len(labels))
-        labels ^= hash_uniform(seed, stream, positions) < noise
-    return labels
-
-
-def make_example(window: np.ndarray, forget: np.ndarray | None, mode: str, hidden_id: int
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """One training row from seq_len+1 tokens and their forget decisions.
-
-    targets[t] = window[t+1], set to -100 where forget[t+1] (mask is keyed on the target token); in `remove`
-    mode input_ids[t] = hidden_id where forget[t]. `none` and `document` ignore `forget`.
-    """
-    x = window[:-1].astype(np.int64)
-    y = window[1:].astype(np.int64)
-    if mode in ("mask", "remove") and forget is not None:
-        y[forget[1:]] = IGNORE_INDEX
-        if mode == "remove":
-            x[forget[:-1]] = hidden_id
-    return x, y
-
-
-def document_scores(scores: np.ndarray, doc_ends: np.ndarray, aggregate: str, threshold: float) -> np.ndarray:
-    """Per-document aggregate of token scores (eot included): `mean` score or `frac` of tokens >= threshold."""
-    ends = np.asarray(doc_ends, dtype=np.int64)
-    if len(ends) == 0:
-        return np.zeros(0, dtype=np.float64)
-    starts = np.concatenate([[0], ends[:-1]])
-    if aggregate == "mean":
-        values = np.asarray(scores, dtype=np.float64)
-    elif aggregate == "frac":
-        values = (np.asarray(scores, dtype=np.float32) >= threshold).astype(np.float64)
-    else:
-        raise ValueError(f"unknown document aggregate {aggregate!r}")
-    sums = np.add.reduceat(values, starts) if len(values) else np.zeros(len(ends))
-    return sums / np.maximum(ends - starts, 1)
-
-
-def documents_to_drop(doc_scores: np.ndarray, doc_threshold: float, noise: float = 0.0, seed: int = 0,
-                      stream: int = 0) -> np.ndarray:
-    """Documents whose aggregate >= doc_threshold, each decision flipped with probability `noise`."""
-    drop = np.asarray(doc_scores) >= doc_threshold
-    if noise > 0:
-        drop ^= hash_uniform(seed, stream + (1 << 20), np.arange(len(drop))) < noise
-    return drop
-
 
 # ----- views of one shard: the raw stream, or the stream of kept documents -----
 

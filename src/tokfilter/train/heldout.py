@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from tokfilter.errors import UserError
+from tokfilter.filtering import IGNORE_INDEX, token_labels
 from tokfilter.shards import ShardSet
-from tokfilter.train.data import IGNORE_INDEX, token_labels
 
 
 def token_byte_lengths(tokenizer, vocab_size: int, special_ids: tuple[int, ...] = ()) -> np.ndarray:

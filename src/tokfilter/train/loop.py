@@ -22,7 +22,6 @@ Re-running with the same config and directory resumes from `checkpoint/` and con
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import time
@@ -35,25 +34,18 @@ from tqdm import tqdm
 
 from tokfilter.atomic import write_json, write_text
 from tokfilter.errors import UserError
+from tokfilter.filtering import IGNORE_INDEX
 from tokfilter.model import GPT, GPTConfig
 from tokfilter.shards import ShardSet
 from tokfilter.train.checkpoint import load_training_state, save_checkpoint
 from tokfilter.train.config import TrainConfig
-from tokfilter.train.data import IGNORE_INDEX, BatchSource
+from tokfilter.train.data import BatchSource
 from tokfilter.train.heldout import HeldOut
+from tokfilter.train.optim import lr_factor  # noqa: F401  (re-exported for older imports)
 
 # Config keys that may differ between a run and its resumption (they do not change the numbers).
 RESUME_IGNORED = {("run", "out"), ("run", "progress"), ("run", "threads"), ("run", "log_every"),
                   ("run", "save_every"), ("run", "compile"), ("eval", "every")}
-
-
-def lr_factor(progress: float, warmup_frac: float, min_lr_frac: float) -> float:
-    """Learning-rate multiplier at `progress` in [0, 1]: linear warmup, then cosine from 1 down to min_lr_frac."""
-    progress = min(max(progress, 0.0), 1.0)
-    if progress < warmup_frac:
-        return progress / warmup_frac
-    decay = (progress - warmup_frac) / max(1.0 - warmup_frac, 1e-12)
-    return min_lr_frac + (1.0 - min_lr_frac) * 0.5 * (1.0 + math.cos(math.pi * decay))
 
 
 def model_config(config: TrainConfig, vocab_size: int) -> GPTConfig:
