@@ -30,7 +30,7 @@ def test_repository_experiments_parse(repo_root):
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("[pretrain]\nmodez = ['none']\n", "unknown key 'pretrain.modez' (did you mean 'modes'?)"),
+        ("[pretrain]\nmodez = ['none']\n", "unknown key 'pretrain.modez' (did you mean 'pretrain.modes'?)"),
         ("[data]\ndocs_per_domain = 'many'\n", "data.docs_per_domain = 'many' should be of type int"),
         ("[pretrain]\nmodes = ['none', 'masking']\n", "pretrain.modes has 'masking' (did you mean 'mask'?)"),
         ("[pretrain]\nthresholds = [1.5]\n", "outside [0, 1]"),

@@ -9,18 +9,13 @@ applied to every run. See experiments/demo.toml for a commented example.
 
 from __future__ import annotations
 
-import typing
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
-
+from tokfilter.config import from_dict, read_toml, suggest
 from tokfilter.errors import UserError
-from tokfilter.train.config import suggest
+from tokfilter.filtering import DOC_AGGREGATES, MODES
 
 
 @dataclass
@@ -111,51 +106,11 @@ class Experiment:
         return asdict(self)
 
 
-def _coerce(value: Any, annotation: Any, key: str, where: str) -> Any:
-    """Check `value` against a (simple) type annotation; ints are accepted where floats are expected."""
-    origin = typing.get_origin(annotation)
-    if origin is list:
-        (item_type,) = typing.get_args(annotation)
-        if not isinstance(value, list):
-            raise UserError(f"{where}: {key} must be a list, got {value!r}")
-        return [_coerce(item, item_type, f"{key}[{i}]", where) for i, item in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise UserError(f"{where}: {key} must be a table, got {value!r}")
-        return dict(value)
-    if annotation is Any:
-        return value
-    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if (annotation is int and isinstance(value, bool)) or not isinstance(value, annotation):
-        raise UserError(f"{where}: {key} = {value!r} should be of type {annotation.__name__}")
-    return value
-
-
-def from_dict(cls: type, data: dict, where: str, prefix: str = "") -> Any:
-    """Build dataclass `cls` from a dict, refusing unknown keys and wrong types (nested dataclasses recurse)."""
-    hints = typing.get_type_hints(cls)
-    known = {f.name: f for f in fields(cls)}
-    values = {}
-    for key, value in data.items():
-        dotted = f"{prefix}{key}"
-        if key not in known:
-            raise UserError(f"{where}: unknown key '{dotted}'{suggest(key, list(known))}")
-        annotation = hints[key]
-        if isinstance(annotation, type) and is_dataclass(annotation):
-            if not isinstance(value, dict):
-                raise UserError(f"{where}: '{dotted}' must be a [{dotted}] table")
-            values[key] = from_dict(annotation, value, where, f"{dotted}.")
-        else:
-            values[key] = _coerce(value, annotation, dotted, where)
-    return cls(**values)
-
-
 CHOICES = {
     ("classifier", "budget"): ("quick", "full"),
     ("classifier", "labels"): ("exact", "lexicon"),
     ("annotate", "executor"): ("local", "ray"),
-    ("pretrain", "doc_aggregate"): ("frac", "mean"),
+    ("pretrain", "doc_aggregate"): DOC_AGGREGATES,
 }
 
 
@@ -165,8 +120,8 @@ def validate(exp: Experiment, where: str) -> Experiment:
         if value not in allowed:
             raise UserError(f"{where}: {section}.{key} = {value!r} is not one of {', '.join(allowed)}")
     for mode in exp.pretrain.modes:
-        if mode not in ("none", "document", "mask", "remove"):
-            raise UserError(f"{where}: pretrain.modes has {mode!r}{suggest(mode, ['none', 'document', 'mask', 'remove'])}")
+        if mode not in MODES:
+            raise UserError(f"{where}: pretrain.modes has {mode!r}{suggest(mode, list(MODES))}")
     p = exp.pretrain
     for key, values in (("thresholds", p.thresholds), ("doc_thresholds", p.doc_thresholds),
                         ("doc_token_threshold", [p.doc_token_threshold])):
@@ -193,14 +148,7 @@ def validate(exp: Experiment, where: str) -> Experiment:
 def load_experiment(path: str | Path, overrides: dict | None = None) -> Experiment:
     """Read and validate an experiment TOML file."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: experiment file not found") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as err:
-        raise UserError(f"{path}: invalid TOML ({err})") from None
+    data = read_toml(path, "experiment")
     for key, value in (overrides or {}).items():
         data[key] = value
     return validate(from_dict(Experiment, data, str(path)), str(path))

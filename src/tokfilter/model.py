@@ -20,12 +20,13 @@ the cl100k vocabulary and tied embeddings); the `tiny-*` presets are for CPU tes
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from tokfilter.config import from_dict
 from tokfilter.filtering import IGNORE_INDEX  # noqa: F401  (the one definition lives there; re-exported)
 
 # name -> (n_layer, d_model, n_head). Paper sizes: width = 64 x depth, head dim 64. Parameter counts in the names
@@ -85,9 +86,9 @@ class GPTConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> GPTConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+    def from_dict(cls, d: dict, where: str = "model config") -> GPTConfig:
+        """From a checkpoint's or a config's dict; an unknown key or a wrong type is a UserError."""
+        return from_dict(cls, d, where)
 
 
 class RMSNorm(nn.Module):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from tokfilter.config import parse_override
 from tokfilter.errors import UserError
-from tokfilter.train.config import load_config, parse_override
+from tokfilter.train.config import load_config
 
 
 def test_toml_and_overrides(tmp_path):

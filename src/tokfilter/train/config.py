@@ -19,16 +19,13 @@ key that was probably meant. Example:
 
 from __future__ import annotations
 
-import difflib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
-
+from tokfilter.config import from_dict, load, set_dotted, suggest
 from tokfilter.errors import UserError
+from tokfilter.filtering import DOC_AGGREGATES, MODES
+from tokfilter.runtime import DEVICES
 
 
 @dataclass
@@ -120,87 +117,25 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "config") -> TrainConfig:
-        config = cls()
-        for section, values in data.items():
-            if not isinstance(values, dict):
-                raise UserError(f"{where}: '{section}' must be a [section] table{suggest(section, _sections())}")
-            for key, value in values.items():
-                set_value(config, f"{section}.{key}", value, where)
-        return config
-
-
-def _sections() -> list[str]:
-    return [f.name for f in fields(TrainConfig)]
-
-
-def suggest(name: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def _check_type(value, annotation, key: str, where: str):
-    kind = {"int": int, "float": float, "str": str, "bool": bool}[annotation]  # annotations are strings here
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
-        raise UserError(f"{where}: {key} = {value!r} should be of type {kind.__name__}")
-    return value
+        return from_dict(cls, data, where)
 
 
 def set_value(config: TrainConfig, dotted: str, value, where: str = "config") -> None:
     """Set `section.key` on a TrainConfig, checking that both exist and the type matches."""
-    if "." not in dotted:
-        raise UserError(f"{where}: '{dotted}' must be section.key{suggest(dotted, _all_keys())}")
-    section, key = dotted.split(".", 1)
-    if section not in _sections():
-        raise UserError(f"{where}: unknown section '{section}'{suggest(section, _sections())}")
-    obj = getattr(config, section)
-    names = {f.name: f for f in fields(obj)}
-    if key not in names:
-        raise UserError(f"{where}: unknown key '{dotted}'{suggest(dotted, _all_keys())}")
-    setattr(obj, key, _check_type(value, names[key].type, dotted, where))
-
-
-def _all_keys() -> list[str]:
-    sections = {f.name: f.default_factory() for f in fields(TrainConfig)}
-    return [f"{name}.{f.name}" for name, obj in sections.items() for f in fields(obj)]
-
-
-def parse_override(text: str) -> tuple[str, object]:
-    """`section.key=value`; the value is read as a TOML value (`3e-4`, `true`, `"x"`), else as a bare string."""
-    if "=" not in text:
-        raise UserError(f"--set {text!r}: expected section.key=value")
-    key, raw = (part.strip() for part in text.split("=", 1))
-    try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw
-    return key, value
+    set_dotted(config, dotted, value, where)
 
 
 def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
-    """Read a TOML file (or start from defaults when path is None) and apply `--set` overrides."""
-    config = TrainConfig()
-    if path is not None:
-        path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UserError(f"{path}: config file not found") from None
-        except tomllib.TOMLDecodeError as err:
-            raise UserError(f"{path}: invalid TOML ({err})") from None
-        config = TrainConfig.from_dict(data, where=str(path))
-    for text in overrides:
-        key, value = parse_override(text)
-        set_value(config, key, value, where=f"--set {text}")
+    """Read a TOML file (or start from defaults when path is None), apply `--set` overrides, validate."""
+    config = load(TrainConfig, path, overrides)
     validate(config)
     return config
 
 
 def validate(config: TrainConfig) -> None:
     """Value checks that the types alone do not catch."""
-    choices = {"data.sampling": ("random", "sequential"), "filter.mode": ("none", "document", "mask", "remove"),
-               "filter.doc_aggregate": ("mean", "frac"), "budget.unit": ("effective", "train"), "run.device": ("auto", "cpu", "cuda"),
+    choices = {"data.sampling": ("random", "sequential"), "filter.mode": MODES,
+               "filter.doc_aggregate": DOC_AGGREGATES, "budget.unit": ("effective", "train"), "run.device": DEVICES,
                "run.dtype": ("auto", "float32", "bfloat16")}
     for dotted, allowed in choices.items():
         section, key = dotted.split(".")
