@@ -75,3 +75,11 @@ def sha256_file(path: str | Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def emit_json(result: dict, out: str | Path | None = None) -> int:
+    """A command's result: one JSON object on stdout and, with `out`, the same object written atomically; exit 0."""
+    if out:
+        write_json(out, result)
+    print(json.dumps(result))
+    return 0

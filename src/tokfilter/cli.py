@@ -1,7 +1,10 @@
-"""The `tokfilter` command line.
+"""The `tokfilter` command line: one command table, lazy imports derived from it, one handler convention.
 
-Each capability lives in its own module that exposes `register(subparsers)`; this file only wires them together and
-turns `UserError` (bad input the user can fix) into one line on stderr and exit code 2.
+`COMMANDS` maps each top-level command to the module that defines it. Such a module exposes
+`register(subparsers)`, which adds its commands' parsers and sets `func` on each to a handler
+`run_<name>(args) -> int` (the exit code). Only the module of the command being run is imported, so
+`tokfilter tokenize` or `tokfilter view` start without torch; `tokfilter --help` imports them all.
+`UserError` (bad input the user can fix) becomes one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -13,44 +16,27 @@ import sys
 from tokfilter import __version__
 from tokfilter.errors import UserError
 
-# Modules that add subcommands. Each defines `register(subparsers)` and sets `func` on its parsers.
-COMMAND_MODULES = [
-    "tokfilter.corpus.cli",
-    "tokfilter.tokenizer.cli",
-    "tokfilter.shards.cli",
-    "tokfilter.labels.cli",
-    "tokfilter.train.cli",
-    "tokfilter.evaluate.cli",
-    "tokfilter.demo",
-    "tokfilter.report.html",
-    "tokfilter.annotate.cli",
-    "tokfilter.report.view",
-    "tokfilter.classify.cli",
-    "tokfilter.robust_cli",
-]
-
-
-# Command -> module, so `tokfilter tokenize` imports only what tokenizing needs (not torch): start-up in a fraction
-# of a second. Commands missing here still work; they just load every module above.
-COMMAND_INDEX = {
+COMMANDS: dict[str, str] = {
     "corpus": "tokfilter.corpus.cli",
     "tokenizer": "tokfilter.tokenizer.cli",
     "tokenize": "tokfilter.shards.cli",
     "shards": "tokfilter.shards.cli",
-    "report": "tokfilter.report.html",
-    "eval": "tokfilter.evaluate.cli",
-    "slowdown": "tokfilter.evaluate.cli",
-    "demo": "tokfilter.demo",
-    "run": "tokfilter.demo",
-    "label": "tokfilter.labels.cli",
     "labels": "tokfilter.labels.cli",
-    "train": "tokfilter.train.cli",
+    "label": "tokfilter.labels.cli",
+    "classifier": "tokfilter.classify.cli",
     "annotate": "tokfilter.annotate.cli",
     "export": "tokfilter.annotate.cli",
-    "view": "tokfilter.report.view",
+    "train": "tokfilter.train.cli",
+    "eval": "tokfilter.evaluate.cli",
+    "slowdown": "tokfilter.evaluate.cli",
     "attack": "tokfilter.robust_cli",
     "unlearn": "tokfilter.robust_cli",
     "align": "tokfilter.robust_cli",
+    "generate": "tokfilter.robust_cli",
+    "demo": "tokfilter.demo",
+    "run": "tokfilter.demo",
+    "report": "tokfilter.report.cli",
+    "view": "tokfilter.report.cli",
 }
 
 
@@ -62,7 +48,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The argument parser; with `command` given and indexed, only that command's module is imported."""
+    """The argument parser; with a known `command`, only the module that defines it is imported."""
     parser = _Parser(
         prog="tokfilter",
         description="Capability shaping by token-level pretraining-data filtering.",
@@ -70,7 +56,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tokfilter {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    modules = [COMMAND_INDEX[command]] if command in COMMAND_INDEX else COMMAND_MODULES
+    modules = [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
     for name in modules:
         importlib.import_module(name).register(subparsers)
     return parser

@@ -115,7 +115,8 @@ def test_threshold_is_carried_and_plotted_per_threshold(tmp_path):
     """Two thresholds of one mode are two series: the result keeps each run's threshold, the figure draws both."""
     import matplotlib.pyplot as plt
 
-    from tokfilter.evaluate.slowdown import plot_slowdowns, slowdown_for_results
+    from tokfilter.evaluate.slowdown import slowdown_for_results
+    from tokfilter.report.figures import plot_slowdowns
 
     runs, _ = synthetic_runs()
     records = [{"name": r.name, "mode": r.mode, "flops": r.flops, "loss": r.loss,

@@ -38,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--thresholds", type=_thresholds, default=(0.3, 0.5, 0.7), metavar="T,T,...",
                    help="report the fraction of tokens at or above these scores (default: 0.3,0.5,0.7)")
     p.add_argument("--batch-tokens", type=int, default=None, help="tokens per inference batch (default: 32768)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", "--quiet", dest="no_progress", action="store_true",
+                   help="no progress bar on stderr (--quiet is an alias)")
     p.add_argument("--loader", default=None, help=argparse.SUPPRESS)  # module:function, for tests and plugins
     p.set_defaults(func=run_annotate)
 
@@ -59,7 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--doc-aggregate", choices=("mean", "frac"), default="mean",
                    help="document mode: mean token score, or fraction of tokens >= --threshold (default mean)")
     e.add_argument("--out", required=True, metavar="PATH", help="output directory (hf, datatrove) or .jsonl[.gz] (dolma)")
-    e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.add_argument("--no-progress", "--quiet", dest="no_progress", action="store_true",
+                   help="no progress bar on stderr (--quiet is an alias)")
     e.set_defaults(func=run_export)
 
 
@@ -72,7 +74,7 @@ def run_annotate(args: argparse.Namespace) -> int:
     summary = annotate(args.classifier, args.shards, name=args.name, executor=args.executor, workers=args.workers,
                        thresholds=args.thresholds, ray_address=args.ray_address, threads=args.threads,
                        batch_tokens=args.batch_tokens or BATCH_TOKENS, loader=args.loader or DEFAULT_LOADER,
-                       progress=not args.quiet, device=args.device)
+                       progress=not args.no_progress, device=args.device)
     print(json.dumps(summary))
     return 0
 
@@ -87,6 +89,6 @@ def run_export(args: argparse.Namespace) -> int:
     threshold = args.threshold if args.threshold is not None else default_threshold(args.shards, args.name)
     summary = export.export(args.format, args.shards, args.out, name=args.name, threshold=threshold,
                             mode=args.mode, doc_threshold=args.doc_threshold, doc_aggregate=args.doc_aggregate,
-                            progress=not args.quiet)
+                            progress=not args.no_progress)
     print(json.dumps(summary))
     return 0

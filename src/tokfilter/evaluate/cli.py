@@ -6,19 +6,11 @@ Each command prints one JSON object on stdout (and, with --out, writes it atomic
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from tokfilter.atomic import write_json
+from tokfilter.atomic import emit_json
 from tokfilter.errors import UserError
-
-
-def _emit(result: dict, out: str | None) -> int:
-    if out:
-        write_json(out, result)
-    print(json.dumps(result))
-    return 0
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -29,7 +21,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
-def cmd_mcq(args: argparse.Namespace) -> int:
+def run_mcq(args: argparse.Namespace) -> int:
     from tokfilter.evaluate.loading import load_checkpoint, scorer_for
     from tokfilter.evaluate.mcq import SCORINGS, evaluate_mcq
     from tokfilter.evaluate.mcq_data import FORMATS, detect_format
@@ -45,10 +37,10 @@ def cmd_mcq(args: argparse.Namespace) -> int:
     scorer = scorer_for(model, tokenizer, max_batch_tokens=args.batch_tokens)
     result = evaluate_mcq(args.data, fmt, scorer, tokenizer, scoring=args.scoring, limit=args.limit,
                           split=args.split, progress=not args.no_progress)
-    return _emit({"model": str(args.model), **result}, args.out)
+    return emit_json({"model": str(args.model), **result}, args.out)
 
 
-def cmd_loss(args: argparse.Namespace) -> int:
+def run_loss(args: argparse.Namespace) -> int:
     from tokfilter.evaluate.loading import load_checkpoint
     from tokfilter.evaluate.loss import evaluate_loss
 
@@ -56,25 +48,26 @@ def cmd_loss(args: argparse.Namespace) -> int:
     result = evaluate_loss(model, tokenizer, args.data, labels=args.labels, threshold=args.threshold,
                            forget_domain=args.forget_domain, max_tokens=args.max_tokens,
                            progress=not args.no_progress)
-    return _emit({"model": str(args.model), **result}, args.out)
+    return emit_json({"model": str(args.model), **result}, args.out)
 
 
-def cmd_probes_build(args: argparse.Namespace) -> int:
+def run_probes_build(args: argparse.Namespace) -> int:
     from tokfilter.evaluate.probes import build_probes
 
-    return _emit(build_probes(args.shared_data, args.out, n=args.n, seed=args.seed, demo=args.demo), None)
+    return emit_json(build_probes(args.shared_data, args.out, n=args.n, seed=args.seed, demo=args.demo), None)
 
 
-def cmd_lmeval(args: argparse.Namespace) -> int:
+def run_lmeval(args: argparse.Namespace) -> int:
     from tokfilter.evaluate.lmeval import run_lmeval
 
     result = run_lmeval(args.model, args.tasks.split(","), include_path=args.include_path, limit=args.limit,
                         device=args.device, num_fewshot=args.num_fewshot)
-    return _emit(result, args.out)
+    return emit_json(result, args.out)
 
 
-def cmd_slowdown(args: argparse.Namespace) -> int:
-    from tokfilter.evaluate.slowdown import compute_slowdowns, load_runs, plot_slowdowns
+def run_slowdown(args: argparse.Namespace) -> int:
+    from tokfilter.evaluate.slowdown import compute_slowdowns, load_runs
+    from tokfilter.report.figures import plot_slowdowns
 
     runs = load_runs(args.runs, metric=args.metric)
     result = compute_slowdowns(runs, samples=args.samples, method=args.bootstrap, seed=args.seed,
@@ -86,7 +79,7 @@ def cmd_slowdown(args: argparse.Namespace) -> int:
     if figure:
         plot_slowdowns(result, figure)
         result["figure"] = figure
-    return _emit(result, args.out)
+    return emit_json(result, args.out)
 
 
 def register(subparsers) -> None:
@@ -106,7 +99,7 @@ def register(subparsers) -> None:
     p.add_argument("--limit", type=int, help="score only the first N valid questions")
     p.add_argument("--split", help="MMLU: which subdirectory (test, val, dev) when --data holds several")
     p.add_argument("--batch-tokens", type=int, default=8192, help="token budget per forward batch (default 8192)")
-    p.set_defaults(func=cmd_mcq)
+    p.set_defaults(func=run_mcq)
 
     p = sub.add_parser("loss", help="per-domain held-out loss (nats/token, bits/byte, own-domain tokens)",
                        description="Held-out loss of a checkpoint per domain, on shards or a corpus.")
@@ -117,7 +110,7 @@ def register(subparsers) -> None:
     p.add_argument("--threshold", type=float, default=0.5, help="score >= threshold is a forget token (0.5)")
     p.add_argument("--forget-domain", default="forget", help="domain whose own tokens are the forget tokens")
     p.add_argument("--max-tokens", type=int, default=65536, help="tokens evaluated per domain (default 65536)")
-    p.set_defaults(func=cmd_loss)
+    p.set_defaults(func=run_loss)
 
     p = sub.add_parser("probes", help="definition -> term probe MCQ sets from HPO (forget) and GO (retain)",
                        description="Build the ontology probe sets.")
@@ -133,7 +126,7 @@ def register(subparsers) -> None:
     b.add_argument("--demo", default="any",
                    help="any (default), seen (definition in the embedded demo corpus' train split) or unseen "
                         "(in no demo split); every question records its `demo_split`")
-    b.set_defaults(func=cmd_probes_build)
+    b.set_defaults(func=run_probes_build)
 
     p = sub.add_parser("lmeval", help="run lm-evaluation-harness tasks on a checkpoint (needs the lmeval extra)",
                        description="Evaluate a checkpoint with lm-evaluation-harness through the `tokfilter` model.")
@@ -142,7 +135,7 @@ def register(subparsers) -> None:
     p.add_argument("--include-path", help="directory of extra task YAML files")
     p.add_argument("--limit", type=int, help="examples per task")
     p.add_argument("--num-fewshot", type=int, default=None)
-    p.set_defaults(func=cmd_lmeval)
+    p.set_defaults(func=run_lmeval)
 
     p = subparsers.add_parser("slowdown", help="relative compute slowdown of filtered runs vs the unfiltered fit",
                               description="Fit ln L = a + b ln C over unfiltered runs per domain and report each "
@@ -156,4 +149,4 @@ def register(subparsers) -> None:
     p.add_argument("--samples", type=int, default=2000, help="bootstrap replicates (default 2000)")
     p.add_argument("--bootstrap", default="runs", choices=["runs", "residuals"], help="what to resample")
     p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=cmd_slowdown)
+    p.set_defaults(func=run_slowdown)

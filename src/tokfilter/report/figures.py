@@ -16,9 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 from tokfilter.atomic import atomic_path
-from tokfilter.evaluate.slowdown import series_by_threshold
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -214,3 +214,48 @@ def make_figures(results: dict, figures_dir: str | Path) -> dict[str, Path]:
         if path is not None:
             made[name] = path
     return made
+
+
+def series_by_threshold(entries: list[dict]) -> dict[tuple[str, float | None], list[dict]]:
+    """Slowdown entries (with mode, threshold, flops) as one series per (mode, threshold), each in compute order.
+
+    Keys come sorted by mode, then threshold (None first), so figures draw and label them in a stable order.
+    """
+    series: dict[tuple[str, float | None], list[dict]] = {}
+    for entry in sorted(entries, key=lambda e: e["flops"]):
+        series.setdefault((entry["mode"], entry.get("threshold")), []).append(entry)
+    return dict(sorted(series.items(), key=lambda kv: (kv[0][0], -1.0 if kv[0][1] is None else kv[0][1])))
+
+
+def plot_slowdowns(result: dict, path: str | Path) -> None:
+    """Slowdown vs training compute, one panel per domain, one line per mode and threshold (log-log, CI bars)."""
+    domains = list(result["fits"])
+    series = series_by_threshold([v for v in result.values() if isinstance(v, dict) and "mode" in v])
+    fig, axes = plt.subplots(1, len(domains), figsize=(4.2 * len(domains), 3.6), squeeze=False)
+    for ax, domain in zip(axes[0], domains, strict=True):
+        low, high = 0.3, 3.0  # show at least a decade around 1 so near-1 values do not blow up the log axis
+        for (mode, threshold), entries in series.items():  # one line per mode and threshold
+            points = [(v["flops"], v[domain], v["ci"].get(domain)) for v in entries if v.get(domain) is not None]
+            if not points:
+                continue
+            xs = np.array([p[0] for p in points])
+            ys = np.array([p[1] for p in points])
+            cis = [p[2] or [p[1], p[1]] for p in points]
+            err = np.array([[max(y - lo, 0) for y, (lo, _) in zip(ys, cis, strict=True)],
+                            [max(hi - y, 0) for y, (_, hi) in zip(ys, cis, strict=True)]])
+            ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3,
+                        label=mode if threshold is None else f"{mode} {threshold:g}")
+            low = min(low, *(max(lo, 1e-300) for lo, _ in cis), *ys)
+            high = max(high, *(hi for _, hi in cis), *ys)
+        ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_ylim(low / 1.5, high * 1.5)
+        ax.set_xlabel("training compute (FLOPs)")
+        ax.set_title(f"{domain} (fit r2 = {result['fits'][domain]['r2']:.3f})")
+    axes[0][0].set_ylabel("compute slowdown vs unfiltered (x)")
+    axes[0][-1].legend(title="filter")
+    fig.tight_layout()
+    with atomic_path(path, suffix=Path(path).suffix or ".png") as tmp:
+        fig.savefig(tmp, dpi=120, format=(Path(path).suffix.lstrip(".") or "png"))
+    plt.close(fig)

@@ -6,7 +6,6 @@ after editing results or upgrading tokfilter without rerunning anything.
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
 from pathlib import Path
@@ -145,10 +144,3 @@ def make_report(out_dir: str | Path) -> Path:
     report = out_dir / "report.html"
     write_text(report, render(results, figures, out_dir))
     return report
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("report", help="results.json -> report.html + PNG figures",
-                                   description="Regenerate DIR/report.html and DIR/figures/*.png from DIR/results.json.")
-    parser.add_argument("dir", metavar="DIR")
-    parser.set_defaults(func=lambda args: print(make_report(args.dir)) or 0)

@@ -14,7 +14,6 @@ Which documents: all documents are ranked by mean score and `--docs N` of them a
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
 from pathlib import Path
@@ -95,19 +94,6 @@ def build_page(shards: ShardSet, name: str, n_docs: int = 40, title: str | None 
                   "threshold": threshold}
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "view", help="write a static HTML page highlighting scored tokens",
-        description="Write one self-contained HTML page (no network) showing documents with tokens shaded by "
-                    "score, a threshold slider and what mask / remove / document filtering would hide.")
-    p.add_argument("path", metavar="SHARDS_OR_RUN", help="a shard directory, or a run/demo directory with shards/")
-    p.add_argument("--out", default=None, metavar="PAGE.html",
-                   help="output page (default: RUN/view.html for a run directory, ./view.html for shards)")
-    p.add_argument("--name", default=None, help="score name (default: forget if present, else the first one)")
-    p.add_argument("--docs", type=int, default=40, metavar="N", help="documents to show (default: 40)")
-    p.set_defaults(func=run_view)
-
-
 def write_view(path: str | Path, out: str | Path | None = None, name: str | None = None, docs: int = 40) -> dict:
     """Write the viewer page for a shard or run directory (what `tokfilter view` does); returns a summary.
 
@@ -126,8 +112,3 @@ def write_view(path: str | Path, out: str | Path | None = None, name: str | None
     page, summary = build_page(shards, name, docs)
     write_text(out, page)
     return {"out": str(out), **summary}
-
-
-def run_view(args: argparse.Namespace) -> int:
-    print(json.dumps(write_view(args.path, args.out, args.name, args.docs)))
-    return 0

@@ -26,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="tokenizer processes (default: all cores; 1 = in-process)")
     tok.add_argument("--shard-tokens", type=int, default=DEFAULT_SHARD_TOKENS,
                      help=f"tokens per shard before a new one starts (default {DEFAULT_SHARD_TOKENS})")
-    tok.add_argument("--quiet", action="store_true", help="no progress bar")
+    tok.add_argument("--no-progress", "--quiet", dest="no_progress", action="store_true",
+                   help="no progress bar on stderr (--quiet is an alias)")
     tok.set_defaults(func=run_tokenize)
 
     shards = subparsers.add_parser("shards", help="inspect token shards")
@@ -52,7 +53,7 @@ def run_tokenize(args: argparse.Namespace) -> int:
     documents = read_corpus(args.corpus, text_field=args.text_field, id_field=args.id_field, stats=stats)
     manifest = write_shards(documents, tokenizer, args.out, sources=list(args.corpus), shard_tokens=args.shard_tokens,
                             workers=args.workers, text_field=args.text_field, read_stats=stats,
-                            progress=not args.quiet)
+                            progress=not args.no_progress)
     summary = {key: manifest[key] for key in ("num_shards", "num_documents", "num_tokens",
                                               "empty_documents_skipped", "dtype")}
     print(json.dumps({"out": args.out, **summary}))

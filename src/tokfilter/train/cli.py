@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="run directory (checkpoint/, log.jsonl, summary.json); overrides run.out")
 
 
-def handle(args: argparse.Namespace) -> int:
+def run_train(args: argparse.Namespace) -> int:
     from tokfilter.train.loop import train
 
     config = load_config(args.config, args.overrides)
@@ -36,4 +36,4 @@ def register(subparsers) -> None:
         description="Pretrain a GPT on token shards with document filtering, token loss-masking or token removal "
                     "applied at load time from a score sidecar. Resumes from OUT/checkpoint when present.")
     add_arguments(parser)
-    parser.set_defaults(func=handle)
+    parser.set_defaults(func=run_train)
