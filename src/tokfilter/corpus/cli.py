@@ -14,7 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = parser.add_subparsers(dest="corpus_command", metavar="ACTION")
     sub.required = True
     stats = sub.add_parser("stats", help="documents, words and tokens per domain",
-                           description="SPEC: files, globs, DOMAIN=PATH, demo (the embedded corpus), hf:NAME.")
+                           description="SPEC: files, globs, DOMAIN=PATH, demo (the embedded corpus), "
+                           "demo:DOMAIN[:SPLIT] (e.g. demo:forget:train), hf:NAME.")
     stats.add_argument("corpus", nargs="+", metavar="SPEC")
     stats.add_argument("--tokenizer", metavar="SPEC", help="tokenizer for the token counts "
                        "(default: the packaged demo BPE tokenizer)")

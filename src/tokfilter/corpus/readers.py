@@ -5,6 +5,7 @@ line), so a corpus of any size streams through tokenization. A corpus is a list 
 
     path/to/file.jsonl.gz        one file          medical=data/*.jsonl   files matched by a glob, tagged 'medical'
     demo                         the embedded demo corpus (tags forget / retain / general)
+    demo:DOMAIN[:SPLIT]          one domain (and split) of it, e.g. demo:forget:train; demo::test is every domain's test
     hf:NAME[:SPLIT]              a hub dataset (needs network)   some/dir  a dataset saved with save_to_disk
 
 Bad input never yields a partial document silently: malformed JSON, invalid UTF-8 or a record without the text field
@@ -19,24 +20,16 @@ import io
 import json
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from tokfilter.corpus.demo import is_demo_spec, load_demo_spec
+from tokfilter.corpus.document import Document
 from tokfilter.errors import UserError
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 TEXT_SUFFIXES = (".txt", ".text", ".md")
-
-
-@dataclass
-class Document:
-    """One document: an id, its text, an optional domain tag (provenance) and any other metadata."""
-
-    id: str
-    text: str
-    domain: str | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -221,10 +214,8 @@ def read_source(spec: str | SourceSpec, text_field: str = "text", id_field: str 
     """Stream the documents of one source spec."""
     source = parse_source(spec)
     location = source.location
-    if location == "demo":
-        from tokfilter.corpus import demo
-
-        for document in demo.load_demo():
+    if is_demo_spec(location):
+        for document in load_demo_spec(location):
             if source.domain is not None:
                 document.domain = source.domain
             yield document
