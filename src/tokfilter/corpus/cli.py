@@ -7,6 +7,8 @@ import json
 from collections import defaultdict
 
 from tokfilter.corpus.readers import ReadStats, read_corpus
+from tokfilter.tokenizer import load_tokenizer
+from tokfilter.tokenizer.core import default_tokenizer_spec
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,9 +27,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def corpus_stats(specs: list[str], tokenizer_spec: str | None = None, text_field: str = "text") -> dict:
-    from tokfilter.tokenizer import load_tokenizer
-    from tokfilter.tokenizer.core import default_tokenizer_spec
-
     tokenizer = load_tokenizer(tokenizer_spec or default_tokenizer_spec())
     per_domain: dict[str, dict[str, int]] = defaultdict(lambda: {"documents": 0, "words": 0, "tokens": 0,
                                                                  "chars": 0})
