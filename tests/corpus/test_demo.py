@@ -61,3 +61,46 @@ def test_rebuild_is_byte_identical(shared_data, repo_root, tmp_path):
     by_domain, _ = module.build(shared_data, seed=0)
     for domain, path in demo.demo_files().items():
         assert module.gzip_jsonl(by_domain[domain]) == path.read_bytes(), domain
+
+
+@pytest.mark.parametrize("spec, domains, splits", [
+    ("demo", {"forget", "retain", "general"}, {"train", "valid", "test"}),
+    ("demo:forget", {"forget"}, {"train", "valid", "test"}),
+    ("demo:retain:valid", {"retain"}, {"valid"}),
+    ("demo::test", {"forget", "retain", "general"}, {"test"}),
+])
+def test_read_corpus_accepts_demo_spec_forms(spec, domains, splits):
+    docs = list(read_corpus(spec))
+    assert {d.domain for d in docs} == domains
+    assert {d.meta["split"] for d in docs} == splits
+    expected = demo.load_demo(split=None if len(splits) > 1 else next(iter(splits)),
+                              domains=None if len(domains) > 1 else next(iter(domains)))
+    assert [d.id for d in docs] == [d.id for d in expected]
+
+
+def test_demo_spec_with_domain_tag_retags():
+    docs = list(read_corpus("general=demo:forget:test"))
+    assert docs and {d.domain for d in docs} == {"general"}
+    assert len(docs) == len(demo.load_demo(split="test", domains="forget"))
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("demo:medical", "'demo:medical': unknown demo domain 'medical' (expected one of forget, retain, general)"),
+    ("demo:forget:dev", "'demo:forget:dev': unknown demo split 'dev' (expected one of train, valid, test)"),
+    ("demo:forget:train:x", "'demo:forget:train:x': too many ':' parts"),
+])
+def test_demo_spec_errors_are_one_line(spec, message):
+    with pytest.raises(UserError) as err:
+        list(read_corpus(spec))
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_demo_does_not_import_readers():
+    """document <- demo <- readers: the demo module stands below the readers (no import circle)."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(demo))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert "tokfilter.corpus.readers" not in imported and "tokfilter.corpus" not in imported
+    assert "tokfilter.corpus.document" in imported

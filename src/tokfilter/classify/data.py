@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tokfilter.corpus.readers import Document
+from tokfilter.corpus.document import Document
 from tokfilter.errors import UserError
 from tokfilter.labels.spans import Span, load_labels, normalize_spans, spans_to_token_scores
 

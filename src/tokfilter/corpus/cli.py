@@ -7,6 +7,8 @@ import json
 from collections import defaultdict
 
 from tokfilter.corpus.readers import ReadStats, read_corpus
+from tokfilter.tokenizer import load_tokenizer
+from tokfilter.tokenizer.core import default_tokenizer_spec
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -14,7 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = parser.add_subparsers(dest="corpus_command", metavar="ACTION")
     sub.required = True
     stats = sub.add_parser("stats", help="documents, words and tokens per domain",
-                           description="SPEC: files, globs, DOMAIN=PATH, demo (the embedded corpus), hf:NAME.")
+                           description="SPEC: files, globs, DOMAIN=PATH, demo (the embedded corpus), "
+                           "demo:DOMAIN[:SPLIT] (e.g. demo:forget:train), hf:NAME.")
     stats.add_argument("corpus", nargs="+", metavar="SPEC")
     stats.add_argument("--tokenizer", metavar="SPEC", help="tokenizer for the token counts "
                        "(default: the packaged demo BPE tokenizer)")
@@ -24,9 +27,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def corpus_stats(specs: list[str], tokenizer_spec: str | None = None, text_field: str = "text") -> dict:
-    from tokfilter.tokenizer import load_tokenizer
-    from tokfilter.tokenizer.core import default_tokenizer_spec
-
     tokenizer = load_tokenizer(tokenizer_spec or default_tokenizer_spec())
     per_domain: dict[str, dict[str, int]] = defaultdict(lambda: {"documents": 0, "words": 0, "tokens": 0,
                                                                  "chars": 0})

@@ -5,6 +5,7 @@ line), so a corpus of any size streams through tokenization. A corpus is a list 
 
     path/to/file.jsonl.gz        one file          medical=data/*.jsonl   files matched by a glob, tagged 'medical'
     demo                         the embedded demo corpus (tags forget / retain / general)
+    demo:DOMAIN[:SPLIT]          one domain (and split) of it, e.g. demo:forget:train; demo::test is every domain's test
     hf:NAME[:SPLIT]              a hub dataset (needs network)   some/dir  a dataset saved with save_to_disk
 
 Bad input never yields a partial document silently: malformed JSON, invalid UTF-8 or a record without the text field
@@ -19,24 +20,16 @@ import io
 import json
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from tokfilter.corpus.demo import is_demo_spec, load_demo_spec
+from tokfilter.corpus.document import Document
 from tokfilter.errors import UserError
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 TEXT_SUFFIXES = (".txt", ".text", ".md")
-
-
-@dataclass
-class Document:
-    """One document: an id, its text, an optional domain tag (provenance) and any other metadata."""
-
-    id: str
-    text: str
-    domain: str | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -88,6 +81,20 @@ def _base_name(path: Path) -> str:
     return name
 
 
+def source_stem(path: Path) -> str:
+    """A file's name without compression and format suffixes (`data/Med.jsonl.gz` -> `Med`): the `<source>` of the
+    `<source>:<line>` id a record without an id gets."""
+    name = path.name
+    for suffix in (".gz", ".zst", ".zstd"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    for suffix in (*JSONL_SUFFIXES, ".parquet"):
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
 def _record_to_document(record: Any, where: str, text_field: str, id_field: str, default_id: str,
                         domain: str | None) -> Document:
     if not isinstance(record, dict):
@@ -99,16 +106,22 @@ def _record_to_document(record: Any, where: str, text_field: str, id_field: str,
         text = ""
     if not isinstance(text, str):
         raise UserError(f"{where}: field '{text_field}' is {type(text).__name__}, not a string")
-    doc_id = record.get(id_field, default_id)
+    doc_id = record.get(id_field)
+    assigned = doc_id is None or doc_id == ""
     meta = {k: v for k, v in record.items() if k not in (text_field, id_field)}
     doc_domain = domain if domain is not None else meta.pop("domain", None)
     meta.pop("domain", None)
-    return Document(id=str(doc_id), text=text, domain=doc_domain, meta=meta)
+    return Document(id=default_id if assigned else str(doc_id), text=text, domain=doc_domain, meta=meta,
+                    id_assigned=assigned)
 
 
 def read_jsonl(path: Path, text_field: str = "text", id_field: str = "id",
                domain: str | None = None) -> Iterator[Document]:
-    """Stream a JSON Lines file (optionally .gz / .zst), one document per non-blank line."""
+    """Stream a JSON Lines file (optionally .gz / .zst), one document per non-blank line.
+
+    A record without an id (or with a null or empty one) gets `<stem>:<line>` (1-based line number) and
+    `id_assigned=True`; see `source_stem`."""
+    stem = source_stem(path)
     try:
         with _open_binary(path) as raw:
             for line_no, raw_line in enumerate(raw, 1):
@@ -123,7 +136,7 @@ def read_jsonl(path: Path, text_field: str = "text", id_field: str = "id",
                     record = json.loads(line)
                 except json.JSONDecodeError as err:
                     raise UserError(f"{where}: malformed JSON ({err.msg} at column {err.colno})") from None
-                yield _record_to_document(record, where, text_field, id_field, f"{path.name}:{line_no}", domain)
+                yield _record_to_document(record, where, text_field, id_field, f"{stem}:{line_no}", domain)
     except (OSError, EOFError) as err:
         if isinstance(err, FileNotFoundError):
             raise UserError(f"{path}: no such file") from None
@@ -146,11 +159,11 @@ def read_parquet(path: Path, text_field: str = "text", id_field: str = "id",
         raise UserError(f"{path}: not a readable Parquet file ({str(err).splitlines()[0]})") from None
     if text_field not in parquet.schema_arrow.names:
         raise UserError(f"{path}: Parquet file has no '{text_field}' column (set --text-field)")
-    row = 0
+    row, stem = 0, source_stem(path)
     for batch in parquet.iter_batches(batch_size=batch_size):
         for record in batch.to_pylist():
             row += 1
-            yield _record_to_document(record, f"{path}:row {row}", text_field, id_field, f"{path.name}:{row}", domain)
+            yield _record_to_document(record, f"{path}:row {row}", text_field, id_field, f"{stem}:{row}", domain)
 
 
 def read_text_file(path: Path, domain: str | None = None) -> Iterator[Document]:
@@ -221,10 +234,8 @@ def read_source(spec: str | SourceSpec, text_field: str = "text", id_field: str 
     """Stream the documents of one source spec."""
     source = parse_source(spec)
     location = source.location
-    if location == "demo":
-        from tokfilter.corpus import demo
-
-        for document in demo.load_demo():
+    if is_demo_spec(location):
+        for document in load_demo_spec(location):
             if source.domain is not None:
                 document.domain = source.domain
             yield document

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from tokfilter.corpus import Document
+from tokfilter.corpus import Document, read_corpus
 from tokfilter.errors import UserError
 from tokfilter.train.optim import finetune_step, make_optimizer
 
@@ -46,22 +46,10 @@ def as_texts(docs, what: str) -> list[str]:
 
 
 def read_texts(specs: list[str] | str, what: str) -> list[str]:
-    """Document texts from corpus specs (files, globs, `DOMAIN=PATH`, `demo`) or `demo:DOMAIN[:SPLIT]` (a domain and
-    split of the embedded demo corpus, e.g. `demo:forget:train`)."""
-    from tokfilter.corpus import read_corpus
-    from tokfilter.corpus.demo import load_demo
-
+    """Document texts from corpus specs: anything `read_corpus` reads (files, globs, `DOMAIN=PATH`, `demo`, and
+    `demo:DOMAIN[:SPLIT]`, a domain and split of the embedded demo corpus, e.g. `demo:forget:train`)."""
     specs = [specs] if isinstance(specs, str) else list(specs)
-    texts: list[str] = []
-    for spec in specs:
-        if spec.startswith("demo:"):
-            parts = spec.split(":")[1:]
-            domain = parts[0] or None
-            split = parts[1] if len(parts) > 1 else None
-            texts += [d.text for d in load_demo(split=split, domains=domain)]
-        else:
-            texts += [d.text for d in read_corpus(spec)]
-    return as_texts(texts, f"{what} ({', '.join(specs)})")
+    return as_texts([d.text for d in read_corpus(specs)], f"{what} ({', '.join(specs)})")
 
 
 def token_stream(tokenizer, texts: list[str]) -> np.ndarray:

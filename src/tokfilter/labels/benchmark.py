@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tokfilter.atomic import write_bytes, write_json
-from tokfilter.corpus.readers import Document
+from tokfilter.corpus.document import Document
 from tokfilter.errors import UserError
 from tokfilter.labels.coarse import sentence_bounds
 from tokfilter.labels.spans import Span, load_labels, write_labels

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 
 from tqdm import tqdm
 
-from tokfilter.corpus.readers import Document
+from tokfilter.corpus.document import Document
 from tokfilter.errors import UserError
 from tokfilter.labels.spans import Span
 

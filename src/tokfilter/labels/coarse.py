@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from tokfilter.corpus.readers import Document
+from tokfilter.corpus.document import Document
 from tokfilter.labels.spans import Span
 
 # a sentence ends at . ! ? (optionally followed by a closing quote/bracket) before whitespace and a capital/digit

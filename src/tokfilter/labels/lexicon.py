@@ -32,7 +32,7 @@ from pathlib import Path
 import ahocorasick
 import numpy as np
 
-from tokfilter.corpus.readers import Document
+from tokfilter.corpus.document import Document
 from tokfilter.errors import UserError
 from tokfilter.labels.grow import grow_spans
 from tokfilter.labels.spans import Span

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from tokfilter.corpus.readers import Document
+from tokfilter.corpus.document import Document
 from tokfilter.labels.spans import Span
 
 KINDS = ("sentence", "lexicon", "document", "document-density")

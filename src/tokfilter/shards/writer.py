@@ -28,7 +28,8 @@ from tqdm import tqdm
 
 from tokfilter import __version__
 from tokfilter.atomic import clean_temporaries, save_npy, sha256_file, write_json, write_text
-from tokfilter.corpus.readers import Document, ReadStats
+from tokfilter.corpus.document import Document
+from tokfilter.corpus.readers import ReadStats
 from tokfilter.errors import UserError
 from tokfilter.shards.format import FORMAT_NAME, FORMAT_VERSION, MANIFEST, docs_file, meta_file, tokens_file
 from tokfilter.tokenizer import Tokenizer, load_tokenizer
