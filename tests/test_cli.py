@@ -53,8 +53,8 @@ def test_handlers_are_named_run_and_every_leaf_command_has_one():
 
 @pytest.mark.parametrize("command", ["tokenize", "view", "shards", "corpus", "report"])
 def test_light_commands_do_not_import_torch(command):
-    code = ("import sys, json\nfrom tokfilter.cli import main\ntry:\n    main([%r, '--help'])\n"
-            "except SystemExit:\n    pass\nprint(json.dumps('torch' in sys.modules))") % command
+    code = ("import sys, json\nfrom tokfilter.cli import main\ntry:\n    main([" + repr(command) + ", '--help'])\n"
+            "except SystemExit:\n    pass\nprint(json.dumps('torch' in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip().splitlines()[-1] == "false", f"`tokfilter {command} --help` imported torch"
     assert json.loads(out.stdout.strip().splitlines()[-1]) is False

@@ -11,7 +11,8 @@ import re
 from pathlib import Path
 
 import pytest
-from bad_input_cases import CASES, normalize, run_case
+
+from .bad_input_cases import CASES, normalize, run_case
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
 
