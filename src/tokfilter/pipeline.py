@@ -298,8 +298,8 @@ class Pipeline:
         return [r["text"] for r in map(json.loads, path.read_text().splitlines()) if r["domain"] == domain]
 
     def robustness(self, runs: list[dict]) -> dict:
-        from tokfilter.evaluate.attack import baseline_loss_of, finetune_attack
-        from tokfilter.evaluate.rmu import rmu_unlearn
+        from tokfilter.posthoc.attack import baseline_loss_of, finetune_attack
+        from tokfilter.posthoc.rmu import rmu_unlearn
         from tokfilter.labels.benchmark import load_benchmark
 
         r = self.exp.robustness
@@ -329,7 +329,7 @@ class Pipeline:
         return out
 
     def refusal(self, runs: list[dict]) -> dict:
-        from tokfilter.evaluate.refusal import refusal_train_and_eval
+        from tokfilter.posthoc.refusal import refusal_train_and_eval
 
         r = self.exp.refusal
         out = {}

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tokfilter.evaluate.attack import as_texts, baseline_loss_of, finetune_attack
-from tokfilter.evaluate.refusal import refusal_train_and_eval
-from tokfilter.evaluate.rmu import rmu_unlearn
+from tokfilter.posthoc.attack import as_texts, baseline_loss_of, finetune_attack
+from tokfilter.posthoc.refusal import refusal_train_and_eval
+from tokfilter.posthoc.rmu import rmu_unlearn
 
 ATTACK_KEYS = ("recovery_tokens", "recovery_fraction", "curve", "lr", "baseline_loss", "reached", "initial_loss",
                "max_tokens")

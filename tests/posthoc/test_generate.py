@@ -7,8 +7,8 @@ import json
 import torch
 
 from tokfilter.cli import main
-from tokfilter.evaluate.chat import default_qa_path, read_qa_pairs
-from tokfilter.evaluate.generate import answer_questions, freeform_eval, reference_loglik, sample
+from tokfilter.posthoc.chat import default_qa_path, read_qa_pairs
+from tokfilter.posthoc.generate import answer_questions, freeform_eval, reference_loglik, sample
 from tokfilter.train.checkpoint import load_model
 
 from .robust_models import one_thread, robust_models  # noqa: F401 (fixtures)

@@ -33,8 +33,8 @@ from tqdm import tqdm
 
 from tokfilter.atomic import write_json
 from tokfilter.errors import UserError
-from tokfilter.evaluate.attack import pretraining_tokens
-from tokfilter.evaluate.chat import (
+from tokfilter.posthoc.attack import pretraining_tokens
+from tokfilter.posthoc.chat import (
     ChatExample,
     default_general_path,
     default_questions_path,
@@ -43,7 +43,7 @@ from tokfilter.evaluate.chat import (
     read_questions,
     split_half,
 )
-from tokfilter.evaluate.generate import answer_questions
+from tokfilter.posthoc.generate import answer_questions
 from tokfilter.filtering import IGNORE_INDEX
 from tokfilter.train.optim import finetune_step, make_optimizer
 

@@ -9,7 +9,7 @@ import pytest
 
 from tokfilter.cli import main
 from tokfilter.errors import UserError
-from tokfilter.evaluate.chat import (
+from tokfilter.posthoc.chat import (
     DATA_DIR,
     ChatExample,
     default_general_path,

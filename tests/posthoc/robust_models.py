@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from tokfilter.corpus.demo import load_demo
-from tokfilter.evaluate.attack import WindowSampler, token_stream
+from tokfilter.posthoc.attack import WindowSampler, token_stream
 from tokfilter.model import GPT, GPTConfig
 from tokfilter.tokenizer import train_tokenizer
 from tokfilter.train.checkpoint import save_checkpoint

@@ -9,7 +9,7 @@ import pytest
 
 from tokfilter.cli import main
 from tokfilter.errors import UserError
-from tokfilter.evaluate.attack import (
+from tokfilter.posthoc.attack import (
     baseline_loss_of,
     crossing_tokens,
     eval_steps,

@@ -8,7 +8,7 @@ import pytest
 
 from tokfilter.cli import main
 from tokfilter.errors import UserError
-from tokfilter.evaluate.refusal import REFUSAL_TEMPLATES, is_refusal_text, refusal_train_and_eval
+from tokfilter.posthoc.refusal import REFUSAL_TEMPLATES, is_refusal_text, refusal_train_and_eval
 
 from .robust_models import one_thread, robust_models  # noqa: F401 (fixtures)
 

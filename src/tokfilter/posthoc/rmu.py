@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from tokfilter.atomic import write_json
 from tokfilter.errors import UserError
-from tokfilter.evaluate.attack import ForgetEval, WindowSampler, as_texts, pretraining_tokens, token_stream
+from tokfilter.posthoc.attack import ForgetEval, WindowSampler, as_texts, pretraining_tokens, token_stream
 
 
 def check_layer(model, layer: int) -> int:

@@ -10,8 +10,8 @@ import torch
 
 from tokfilter.cli import main
 from tokfilter.errors import UserError
-from tokfilter.evaluate.attack import finetune_attack
-from tokfilter.evaluate.rmu import control_vector, rmu_unlearn, updated_params
+from tokfilter.posthoc.attack import finetune_attack
+from tokfilter.posthoc.rmu import control_vector, rmu_unlearn, updated_params
 from tokfilter.train.checkpoint import load_model
 
 from .robust_models import demo_texts, one_thread, robust_models, single_thread  # noqa: F401 (fixtures)
@@ -89,7 +89,7 @@ def test_acceptance_rmu_unlearns_and_recovers_faster_than_filtering(tmp_path):
     """Demo-scale acceptance (minutes): 4-layer models trained on demo text with and without the forget domain.
     RMU raises the full model's forget loss more than its retain loss, and the finetuning attack brings the RMU model
     back to the full model's loss in fewer tokens than the model that never saw forget text."""
-    from tokfilter.evaluate.attack import baseline_loss_of
+    from tokfilter.posthoc.attack import baseline_loss_of
     from tokfilter.tokenizer import train_tokenizer
 
     from .robust_models import train_tiny

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from tokfilter.evaluate.chat import prompt_ids, response_ids
+from tokfilter.posthoc.chat import prompt_ids, response_ids
 
 
 @torch.no_grad()
