@@ -3,8 +3,9 @@
 
 Each command prints one JSON object on stdout (and, with --json-out, writes it atomically); progress bars go to
 stderr. Text inputs are corpus specs (files, globs, `DOMAIN=PATH`) or `demo:DOMAIN[:SPLIT]` for a part of the
-embedded demo corpus (e.g. `demo:forget:train`). The implementations live in tokfilter.evaluate.{attack, rmu,
-refusal, generate, judge}; see their docstrings for the procedures.
+embedded demo corpus (e.g. `demo:forget:train`). The implementations live in tokfilter.posthoc.{attack, rmu,
+refusal, generate, judge}; see their docstrings for the procedures. Flag defaults come from posthoc.settings
+(the experiment file's [robustness] / [refusal] defaults), so the command and `tokfilter demo` agree.
 """
 
 from __future__ import annotations
@@ -14,6 +15,25 @@ import json
 
 from tokfilter.atomic import write_json
 from tokfilter.errors import UserError
+from tokfilter.posthoc.chat import default_qa_path, read_qa_pairs
+from tokfilter.posthoc.judge import DEFAULT_KEY_ENV, OpenAIJudge
+from tokfilter.posthoc.settings import (
+    ATTACK_BATCH_SIZE,
+    EVAL_MAX_TOKENS,
+    GENERATE_MAX_NEW_TOKENS,
+    REFUSAL_DEFAULTS,
+    REFUSAL_MAX_NEW_TOKENS,
+    RMU_C_SCALE,
+    RMU_MAX_RETAIN_INCREASE,
+    ROBUSTNESS_DEFAULTS,
+    SFT_BATCH_SIZE,
+    SFT_LR,
+    TEMPERATURE,
+)
+from tokfilter.runtime import set_threads
+
+# The modules that train (attack, rmu, refusal, generate, evaluate.loading, train.checkpoint) import torch; the
+# handlers import them when they run, so `tokfilter --help` and the other commands stay fast.
 
 
 def _floats(text: str, what: str) -> tuple[float, ...]:
@@ -24,6 +44,11 @@ def _floats(text: str, what: str) -> tuple[float, ...]:
     if not values:
         raise UserError(f"{what}: no values")
     return values
+
+
+def _csv(values) -> str:
+    """A default list of numbers as the comma-separated text the flags take."""
+    return ",".join(f"{v:g}" for v in values)
 
 
 def _emit(result: dict, out: str | None) -> int:
@@ -44,29 +69,30 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 def _add_judge(p: argparse.ArgumentParser) -> None:
     p.add_argument("--judge-url", help="OpenAI-compatible endpoint base URL (e.g. https://host/v1); optional")
     p.add_argument("--judge-model", default="gpt-4o-mini", help="judge model name")
-    p.add_argument("--judge-key-env", default="TOKFILTER_JUDGE_API_KEY",
+    p.add_argument("--judge-key-env", default=DEFAULT_KEY_ENV,
                    help="environment variable holding the judge's API key (never printed)")
 
 
-def _judge(args: argparse.Namespace):
+def _judge(args: argparse.Namespace) -> OpenAIJudge | None:
     if not args.judge_url:
         return None
-    from tokfilter.posthoc.judge import OpenAIJudge
-
     return OpenAIJudge(args.judge_url, args.judge_model, key_env=args.judge_key_env)
 
 
-def _threads(args: argparse.Namespace) -> None:
-    if args.threads > 0:
-        import torch
+def _check_same_tokenizer(model: str, baseline: str) -> None:
+    from tokfilter.train.checkpoint import read_config
 
-        torch.set_num_threads(args.threads)
+    a, b = (read_config(p).get("tokenizer") or {} for p in (model, baseline))
+    if a.get("hash") != b.get("hash"):
+        raise UserError(f"{baseline}: baseline uses another tokenizer than {model}; losses are not comparable")
 
 
-def cmd_attack(args: argparse.Namespace) -> int:
-    from tokfilter.posthoc.attack import baseline_loss_of, finetune_attack, read_texts
+def run_attack(args: argparse.Namespace) -> int:
+    """`tokfilter attack finetune`."""
+    from tokfilter.posthoc.attack import baseline_loss_of, finetune_attack
+    from tokfilter.posthoc.texts import read_texts
 
-    _threads(args)
+    set_threads(args.threads)
     if args.baseline_loss is not None and args.baseline:
         raise UserError("give --baseline-loss or --baseline, not both")
     lrs = _floats(args.lrs, "--lrs")
@@ -81,19 +107,13 @@ def cmd_attack(args: argparse.Namespace) -> int:
     return _emit({"model": str(args.model), **result}, args.json_out)
 
 
-def _check_same_tokenizer(model: str, baseline: str) -> None:
-    from tokfilter.train.checkpoint import read_config
-
-    a, b = (read_config(p).get("tokenizer") or {} for p in (model, baseline))
-    if a.get("hash") != b.get("hash"):
-        raise UserError(f"{baseline}: baseline uses another tokenizer than {model}; losses are not comparable")
-
-
-def cmd_rmu(args: argparse.Namespace) -> int:
-    from tokfilter.posthoc.attack import finetune_attack, read_texts
+def run_unlearn(args: argparse.Namespace) -> int:
+    """`tokfilter unlearn rmu` (with --attack, then the finetuning attack on the result)."""
+    from tokfilter.posthoc.attack import finetune_attack
     from tokfilter.posthoc.rmu import rmu_unlearn
+    from tokfilter.posthoc.texts import read_texts
 
-    _threads(args)
+    set_threads(args.threads)
     forget = read_texts(args.forget, "--forget")
     retain = read_texts(args.retain, "--retain")
     forget_eval = read_texts(args.forget_eval, "--forget-eval") if args.forget_eval else None
@@ -113,10 +133,11 @@ def cmd_rmu(args: argparse.Namespace) -> int:
     return _emit(report, args.json_out)
 
 
-def cmd_refusal(args: argparse.Namespace) -> int:
+def run_align(args: argparse.Namespace) -> int:
+    """`tokfilter align refusal`."""
     from tokfilter.posthoc.refusal import refusal_train_and_eval
 
-    _threads(args)
+    set_threads(args.threads)
     result = refusal_train_and_eval(args.model, args.out, n_train=args.n_train, n_eval=args.n_eval,
                                     steps=args.steps, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
                                     questions_path=args.questions, general_path=args.general,
@@ -125,12 +146,12 @@ def cmd_refusal(args: argparse.Namespace) -> int:
     return _emit(result, args.json_out)
 
 
-def cmd_generate(args: argparse.Namespace) -> int:
-    from tokfilter.posthoc.chat import default_qa_path, read_qa_pairs
-    from tokfilter.posthoc.generate import freeform_eval
+def run_generate(args: argparse.Namespace) -> int:
+    """`tokfilter generate`."""
     from tokfilter.evaluate.loading import load_checkpoint
+    from tokfilter.posthoc.generate import freeform_eval
 
-    _threads(args)
+    set_threads(args.threads)
     pairs = read_qa_pairs(args.qa or default_qa_path())
     if args.limit:
         pairs = pairs[: args.limit]
@@ -142,6 +163,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `attack finetune`, `unlearn rmu`, `align refusal` and `generate`; defaults from settings.py."""
+    robust, refusal = ROBUSTNESS_DEFAULTS, REFUSAL_DEFAULTS
     attack = subparsers.add_parser("attack", help="adversarial finetuning attacks",
                                    description="Adversarial attacks on a checkpoint.")
     attack_sub = attack.add_subparsers(dest="attack_command", metavar="COMMAND")
@@ -153,14 +176,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="checkpoint (or run) directory to attack")
     p.add_argument("--data", required=True, nargs="+", help="forget-domain finetuning text (corpus specs)")
     p.add_argument("--eval", required=True, nargs="+", help="held-out forget-domain text (corpus specs)")
-    p.add_argument("--lrs", default="1e-4,3e-4,1e-3", help="learning rates to sweep (comma-separated)")
-    p.add_argument("--tokens", type=int, default=200_000, help="finetuning token budget per learning rate")
-    p.add_argument("--batch-size", type=int, default=8, help="sequences per step")
-    p.add_argument("--eval-tokens", type=int, default=16384, help="held-out tokens per evaluation")
+    p.add_argument("--lrs", default=_csv(robust.lrs), help="learning rates to sweep (comma-separated)")
+    p.add_argument("--tokens", type=int, default=robust.max_tokens, help="finetuning token budget per learning rate")
+    p.add_argument("--batch-size", type=int, default=ATTACK_BATCH_SIZE, help="sequences per step")
+    p.add_argument("--eval-tokens", type=int, default=EVAL_MAX_TOKENS, help="held-out tokens per evaluation")
     p.add_argument("--baseline-loss", type=float, help="target loss (the unfiltered model's)")
     p.add_argument("--baseline", help="unfiltered checkpoint; its loss on --eval is the target")
     _add_common(p)
-    p.set_defaults(func=cmd_attack)
+    p.set_defaults(func=run_attack)
 
     unlearn = subparsers.add_parser("unlearn", help="post-hoc unlearning baselines",
                                     description="Post-hoc unlearning baselines.")
@@ -177,21 +200,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--forget-eval", nargs="+", help="held-out forget text (default: every 10th --forget doc)")
     p.add_argument("--retain-eval", nargs="+", help="held-out retain text (default: every 10th --retain doc)")
     p.add_argument("--layer", type=int, help="block index l (0-based; default the middle block)")
-    p.add_argument("--steering-coeff", default="2,4", help="c values to sweep (comma-separated)")
-    p.add_argument("--c-scale", default="norm", choices=("norm", "absolute"),
+    p.add_argument("--steering-coeff", default=_csv(robust.rmu_coeffs), help="c values to sweep (comma-separated)")
+    p.add_argument("--c-scale", default=RMU_C_SCALE, choices=("norm", "absolute"),
                    help="c in units of the layer's mean activation norm (default) or absolute")
-    p.add_argument("--alpha", default="3,10,30", help="retain weights to sweep (comma-separated)")
-    p.add_argument("--steps", type=int, default=200)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--max-retain-increase", type=float, default=0.1,
+    p.add_argument("--alpha", default=_csv(robust.rmu_alphas), help="retain weights to sweep (comma-separated)")
+    p.add_argument("--steps", type=int, default=robust.rmu_steps)
+    p.add_argument("--lr", type=float, default=robust.rmu_lr)
+    p.add_argument("--batch-size", type=int, default=robust.rmu_batch_size, help="windows per step (forget and retain each)")
+    p.add_argument("--max-retain-increase", type=float, default=RMU_MAX_RETAIN_INCREASE,
                    help="largest acceptable retain-loss rise (nats) when choosing the setting")
     p.add_argument("--attack", action="store_true",
                    help="then run the finetuning attack on the result (target: the model's loss before RMU)")
-    p.add_argument("--lrs", default="1e-4,3e-4,1e-3", help="attack learning rates")
-    p.add_argument("--tokens", type=int, default=200_000, help="attack token budget")
+    p.add_argument("--lrs", default=_csv(robust.lrs), help="attack learning rates")
+    p.add_argument("--tokens", type=int, default=robust.max_tokens, help="attack token budget")
     _add_common(p)
-    p.set_defaults(func=cmd_rmu)
+    p.set_defaults(func=run_unlearn)
 
     align = subparsers.add_parser("align", help="alignment finetuning", description="Alignment finetuning.")
     align_sub = align.add_subparsers(dest="align_command", metavar="COMMAND")
@@ -204,16 +227,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output checkpoint directory for the SFT model")
     p.add_argument("--questions", help="medical questions, one per line (default: shipped HealthSearchQA)")
     p.add_argument("--general", help="Alpaca-style JSON/JSONL (default: shipped Alpaca sample)")
-    p.add_argument("--n-train", type=int, default=400, help="training examples of each kind")
-    p.add_argument("--n-eval", type=int, default=100, help="held-out prompts of each kind")
-    p.add_argument("--steps", type=int, default=300)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--max-new-tokens", type=int, default=48)
-    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--n-train", type=int, default=refusal.n_train, help="training examples of each kind")
+    p.add_argument("--n-eval", type=int, default=refusal.n_eval, help="held-out prompts of each kind")
+    p.add_argument("--steps", type=int, default=refusal.steps)
+    p.add_argument("--lr", type=float, default=SFT_LR)
+    p.add_argument("--batch-size", type=int, default=SFT_BATCH_SIZE)
+    p.add_argument("--max-new-tokens", type=int, default=REFUSAL_MAX_NEW_TOKENS)
+    p.add_argument("--temperature", type=float, default=TEMPERATURE)
     _add_judge(p)
     _add_common(p)
-    p.set_defaults(func=cmd_refusal)
+    p.set_defaults(func=run_align)
 
     p = subparsers.add_parser(
         "generate", help="free-form answers to held-out medical questions + likelihood proxy",
@@ -223,8 +246,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--qa", help="JSONL of {question, answer} (default: shipped MedQuAD sample)")
     p.add_argument("--limit", type=int, default=0, help="score only the first N pairs (0 = all)")
     p.add_argument("--n", type=int, default=16, help="questions to sample answers for")
-    p.add_argument("--max-new-tokens", type=int, default=128)
-    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--max-new-tokens", type=int, default=GENERATE_MAX_NEW_TOKENS)
+    p.add_argument("--temperature", type=float, default=TEMPERATURE)
     _add_judge(p)
     _add_common(p)
-    p.set_defaults(func=cmd_generate)
+    p.set_defaults(func=run_generate)
