@@ -38,7 +38,6 @@ from tokfilter.posthoc.settings import ATTACK_BATCH_SIZE, EVAL_MAX_TOKENS, ROBUS
 from tokfilter.posthoc.texts import TokenStreamSampler, as_texts, token_stream
 from tokfilter.train.optim import finetune_step, make_optimizer
 
-# ----- the attack -----
 
 def eval_steps(max_steps: int, growth: float = 1.4) -> list[int]:
     """0, 1, 2, 3, 4, 6, 8, 11, ... (about x`growth` apart) up to and including max_steps."""
