@@ -1,4 +1,4 @@
-"""Rebuild the small instruction/QA samples shipped in src/tokfilter/evaluate/data/ from ../shared/data.
+"""Rebuild the small instruction/QA samples shipped in src/tokfilter/posthoc/data/ from ../shared/data.
 
     python scripts/build_robust_data.py [--shared ../shared/data] [--seed 0]
 
@@ -24,7 +24,7 @@ import random
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "src" / "tokfilter" / "evaluate" / "data"
+OUT = ROOT / "src" / "tokfilter" / "posthoc" / "data"
 DEMO = ROOT / "src" / "tokfilter" / "corpus" / "demo_data" / "forget.jsonl.gz"
 
 

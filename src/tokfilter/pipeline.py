@@ -298,47 +298,25 @@ class Pipeline:
         return [r["text"] for r in map(json.loads, path.read_text().splitlines()) if r["domain"] == domain]
 
     def robustness(self, runs: list[dict]) -> dict:
-        from tokfilter.evaluate.attack import baseline_loss_of, finetune_attack
-        from tokfilter.evaluate.rmu import rmu_unlearn
         from tokfilter.labels.benchmark import load_benchmark
+        from tokfilter.posthoc.suite import rmu_name, robustness_section
 
-        r = self.exp.robustness
         main = self._main_runs(runs)
         if "none" not in main:
             return {"skipped": "needs an unfiltered run"}
         train = load_benchmark(self.out / "benchmark", "valid")
         forget_train = [b.document.text for b in train if b.document.domain == "forget"]
         retain_train = [b.document.text for b in train if b.document.domain == "retain"]
-        forget_eval = self._held_out_texts("forget")
-        baseline_dir = self.out / "runs" / main["none"]["name"]
-        baseline = baseline_loss_of(baseline_dir, forget_eval)
-        out: dict = {}
-        targets = {run["name"]: self.out / "runs" / run["name"] for mode, run in main.items() if mode != "none"}
-        rmu_dir = self.out / "runs" / f"{main['none']['name']}-rmu"
-        rmu = rmu_unlearn(baseline_dir, forget_train, retain_train, rmu_dir, steps=r.rmu_steps, lr=r.rmu_lr,
-                          batch_size=r.rmu_batch_size, coeffs=tuple(r.rmu_coeffs), alphas=tuple(r.rmu_alphas),
-                          seed=self.exp.seed, progress=False)
-        targets[f"{main['none']['name']}-rmu"] = rmu_dir
-        for name, model_dir in targets.items():
-            attack = finetune_attack(model_dir, forget_train, forget_eval, baseline_loss=baseline, lrs=tuple(r.lrs),
-                                     max_tokens=r.max_tokens, seed=self.exp.seed, progress=False)
-            out[name] = {key: attack[key] for key in ("recovery_tokens", "recovery_fraction", "curve", "lr",
-                                                      "baseline_loss", "initial_loss", "reached")}
-        out[f"{main['none']['name']}-rmu"]["unlearning"] = {k: v for k, v in rmu.items()
-                                                            if k in ("before", "after", "chosen", "layer", "sweep")}
-        return out
+        baseline = main["none"]["name"]
+        models = {run["name"]: self.out / "runs" / run["name"] for run in main.values()}
+        return robustness_section(models, baseline, forget_train, retain_train, self._held_out_texts("forget"),
+                                  self.out / "runs" / rmu_name(baseline), self.exp.robustness, self.exp.seed)
 
     def refusal(self, runs: list[dict]) -> dict:
-        from tokfilter.evaluate.refusal import refusal_train_and_eval
+        from tokfilter.posthoc.suite import refusal_section
 
-        r = self.exp.refusal
-        out = {}
-        for _mode, run in self._main_runs(runs).items():
-            result = refusal_train_and_eval(self.out / "runs" / run["name"], None, n_train=r.n_train,
-                                            n_eval=r.n_eval, steps=r.steps, seed=self.exp.seed, progress=False)
-            out[run["name"]] = {key: result[key] for key in ("forget_refusal_rate", "general_refusal_rate", "counts")
-                                if key in result}
-        return out
+        models = {run["name"]: self.out / "runs" / run["name"] for run in self._main_runs(runs).values()}
+        return refusal_section(models, self.exp.refusal, self.exp.seed)
 
     # ---------------------------------------------------------------- all
     def run(self) -> dict:

@@ -164,7 +164,7 @@ def test_planted_api_key_never_reaches_an_output(env, tmp_path, capsys, caplog, 
     import urllib.error
 
     from tokfilter.cli import main
-    from tokfilter.evaluate import judge
+    from tokfilter.posthoc import judge
 
     monkeypatch.setenv("TOKFILTER_JUDGE_API_KEY", FAKE_KEY)
     requests = []

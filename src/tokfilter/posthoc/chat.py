@@ -17,7 +17,7 @@ Files (a missing field is a `UserError` naming the file and record):
                               (Alpaca) or {"prompt", "response"}
     question file             plain text, one question per line (HealthSearchQA), or JSON Lines with "question"
     QA file                   JSON Lines of {"question", "answer"} (MedQuAD sample)
-Defaults are the samples shipped in evaluate/data/ (see PROVENANCE.md there), so results do not depend on whether
+Defaults are the samples shipped in posthoc/data/ (see PROVENANCE.md there), so results do not depend on whether
 ../shared/data exists; pass the full files explicitly for more.
 """
 

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from tokfilter.errors import UserError
-from tokfilter.evaluate.judge import LLMJudge, OpenAIJudge
+from tokfilter.posthoc.judge import LLMJudge, OpenAIJudge
 
 FAKE_KEY = "sk-test-PLANTED-7f3a9c1e5b"
 

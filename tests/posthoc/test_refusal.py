@@ -8,9 +8,7 @@ import pytest
 
 from tokfilter.cli import main
 from tokfilter.errors import UserError
-from tokfilter.evaluate.refusal import REFUSAL_TEMPLATES, is_refusal_text, refusal_train_and_eval
-
-from .robust_models import one_thread, robust_models  # noqa: F401 (fixtures)
+from tokfilter.posthoc.refusal import REFUSAL_TEMPLATES, is_refusal_text, refusal_train_and_eval
 
 
 @pytest.mark.parametrize("text", [*REFUSAL_TEMPLATES, "I’m sorry, but that is not something I can do.",
@@ -27,7 +25,7 @@ def test_rule_passes_ordinary_answers(text):
     assert not is_refusal_text(text)
 
 
-def test_refusal_training_end_to_end(robust_models, tmp_path, capsys):  # noqa: F811
+def test_refusal_training_end_to_end(robust_models, tmp_path, capsys):
     result = refusal_train_and_eval(robust_models["full"], tmp_path / "sft", n_train=120, n_eval=12, steps=150,
                                     lr=1e-2, batch_size=8, max_new_tokens=16, progress=False)
     c = result["counts"]

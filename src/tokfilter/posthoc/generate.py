@@ -21,13 +21,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from tokfilter.evaluate.chat import prompt_ids, response_ids
+from tokfilter.evaluate.loading import scorer_for
+from tokfilter.posthoc.chat import prompt_ids, response_ids
+from tokfilter.posthoc.settings import GENERATE_MAX_NEW_TOKENS, TEMPERATURE
 
 
 @torch.no_grad()
-def sample(model, prompts: list[list[int]], max_new_tokens: int = 128, temperature: float = 0.8,
-           stop_id: int | None = None, seed: int = 0, batch_size: int = 32, progress: bool = False,
-           banned_ids: tuple[int, ...] = ()) -> list[list[int]]:
+def sample(model, prompts: list[list[int]], max_new_tokens: int = GENERATE_MAX_NEW_TOKENS,
+           temperature: float = TEMPERATURE, stop_id: int | None = None, seed: int = 0, batch_size: int = 32,
+           progress: bool = False, banned_ids: tuple[int, ...] = ()) -> list[list[int]]:
     """New token ids for each prompt (without the prompt; the stop id, when sampled, is not included).
 
     temperature 0 means greedy. `banned_ids` (e.g. the `<|hidden|>` id) are never sampled.
@@ -77,8 +79,8 @@ def sample(model, prompts: list[list[int]], max_new_tokens: int = 128, temperatu
     return outputs
 
 
-def answer_questions(model, tokenizer, questions: list[str], max_new_tokens: int = 128, temperature: float = 0.8,
-                     seed: int = 0, progress: bool = False) -> list[str]:
+def answer_questions(model, tokenizer, questions: list[str], max_new_tokens: int = GENERATE_MAX_NEW_TOKENS,
+                     temperature: float = TEMPERATURE, seed: int = 0, progress: bool = False) -> list[str]:
     """Sampled chat answers (decoded text) to each question."""
     prompts = [prompt_ids(tokenizer, q) for q in questions]
     banned = tuple(i for i in (getattr(tokenizer, "hidden_id", None),) if i is not None)
@@ -92,8 +94,6 @@ def reference_loglik(model, tokenizer, pairs: list[tuple[str, str]], max_answer_
 
     Returns {"mean_token_loglik" (mean over answers of each answer's mean), "per_answer": [...], "tokens"}.
     """
-    from tokfilter.evaluate.loading import scorer_for
-
     scorer = scorer_for(model, tokenizer)
     requests = []
     for question, answer in pairs:
@@ -106,8 +106,8 @@ def reference_loglik(model, tokenizer, pairs: list[tuple[str, str]], max_answer_
             "per_answer": per_answer, "tokens": int(sum(len(lp) for lp in per_token))}
 
 
-def freeform_eval(model, tokenizer, pairs: list[tuple[str, str]], n: int = 32, max_new_tokens: int = 128,
-                  temperature: float = 0.8, seed: int = 0, judge=None, max_answer_tokens: int = 96,
+def freeform_eval(model, tokenizer, pairs: list[tuple[str, str]], n: int = 32,
+                  max_new_tokens: int = GENERATE_MAX_NEW_TOKENS, temperature: float = TEMPERATURE, seed: int = 0, judge=None, max_answer_tokens: int = 96,
                   progress: bool = False) -> dict:
     """Sample answers to the first `n` questions, score the reference answers of all pairs (the proxy), and, with
     a judge (see judge.py), rate each sampled answer. Returns a JSON-able dict with the samples."""

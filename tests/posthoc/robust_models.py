@@ -1,4 +1,6 @@
-"""Tiny trained checkpoints on the embedded demo corpus for the robustness / alignment tests (a few seconds).
+"""Helpers for the post-hoc tests: tiny trained checkpoints on the embedded demo corpus (a few seconds).
+
+The fixtures built from them (`robust_models`, the autouse `one_thread`) live in conftest.py.
 
 `tiny_models(tmp)` trains a small BPE (512) on demo training text and two 3-layer GPTs (d=32, seq_len=64) for
 `steps` steps of 8 x 64 tokens each: `full` on forget + retain + general text, and `filtered` on retain + general only (the
@@ -11,12 +13,11 @@ import contextlib
 import json
 from pathlib import Path
 
-import pytest
 import torch
 
 from tokfilter.corpus.demo import load_demo
-from tokfilter.evaluate.attack import WindowSampler, token_stream
 from tokfilter.model import GPT, GPTConfig
+from tokfilter.posthoc.texts import TokenStreamSampler, token_stream
 from tokfilter.tokenizer import train_tokenizer
 from tokfilter.train.checkpoint import save_checkpoint
 from tokfilter.train.optim import finetune_step as train_step
@@ -33,7 +34,7 @@ def train_tiny(tokenizer, texts: list[str], out: Path, steps: int, seed: int = 0
     model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, n_layer=n_layer, n_head=2, d_model=d_model,
                           seq_len=seq_len, mup_base_width=d_model))
     stream = token_stream(tokenizer, texts)
-    sampler = WindowSampler(stream, seq_len, batch_size, seed)
+    sampler = TokenStreamSampler(stream, seq_len, batch_size, seed)
     optimizer = make_optimizer(model, lr)
     for _ in range(steps):
         x, y = sampler.next_batch()
@@ -52,9 +53,6 @@ def tiny_models(tmp: Path, steps: int = 80) -> dict[str, Path]:
             "tokenizer": tmp / "tokenizer.json"}
 
 
-_CACHE: dict[str, dict] = {}
-
-
 @contextlib.contextmanager
 def single_thread():
     """Models this small run fastest on one thread, and a second thread only adds contention on a shared machine."""
@@ -64,18 +62,3 @@ def single_thread():
         yield
     finally:
         torch.set_num_threads(before)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    with single_thread():
-        yield
-
-
-@pytest.fixture(scope="session")
-def robust_models(tmp_path_factory) -> dict[str, Path]:
-    """Built once per test session however many modules import this fixture."""
-    if "models" not in _CACHE:
-        with single_thread():
-            _CACHE["models"] = tiny_models(tmp_path_factory.mktemp("robust"))
-    return _CACHE["models"]

@@ -6,6 +6,7 @@ of the REFUSAL_TEMPLATES (chosen at random, seeded), plus `n_train` Alpaca examp
 other half of HealthSearchQA and Alpaca records not used for training are held out. After SFT (AdamW, constant LR,
 loss on response tokens only) we sample answers (temperature 0.8, seeded) to `n_eval` held-out medical questions
 and `n_eval` held-out Alpaca prompts and count refusals: `forget_refusal_rate` and `general_refusal_rate`.
+Defaults: settings.RefusalSettings (n_train, n_eval, steps) and settings' SFT/sampling constants.
 
 Refusal rule (`is_refusal_text`), documented so anyone can audit a count: after lower-casing and normalising
 apostrophes, a response is a refusal when its first 160 characters match any of REFUSAL_PATTERNS:
@@ -33,8 +34,9 @@ from tqdm import tqdm
 
 from tokfilter.atomic import write_json
 from tokfilter.errors import UserError
-from tokfilter.evaluate.attack import pretraining_tokens
-from tokfilter.evaluate.chat import (
+from tokfilter.evaluate.loading import load_checkpoint
+from tokfilter.filtering import IGNORE_INDEX
+from tokfilter.posthoc.chat import (
     ChatExample,
     default_general_path,
     default_questions_path,
@@ -43,8 +45,16 @@ from tokfilter.evaluate.chat import (
     read_questions,
     split_half,
 )
-from tokfilter.evaluate.generate import answer_questions
-from tokfilter.filtering import IGNORE_INDEX
+from tokfilter.posthoc.generate import answer_questions
+from tokfilter.posthoc.provenance import pretraining_tokens
+from tokfilter.posthoc.settings import (
+    REFUSAL_DEFAULTS,
+    REFUSAL_MAX_NEW_TOKENS,
+    SFT_BATCH_SIZE,
+    SFT_LR,
+    TEMPERATURE,
+)
+from tokfilter.train.checkpoint import read_config, save_checkpoint
 from tokfilter.train.optim import finetune_step, make_optimizer
 
 REFUSAL_TEMPLATES = (
@@ -74,8 +84,8 @@ def is_refusal_text(text: str) -> bool:
     return any(p.search(norm) for p in REFUSAL_PATTERNS)
 
 
-def sft(model, tokenizer, examples: list[ChatExample], steps: int, lr: float, batch_size: int = 16, seed: int = 0,
-        progress: bool = False) -> list[float]:
+def sft(model, tokenizer, examples: list[ChatExample], steps: int, lr: float, batch_size: int = SFT_BATCH_SIZE,
+        seed: int = 0, progress: bool = False) -> list[float]:
     """Supervised finetuning on chat examples (loss on responses only); returns the per-step loss."""
     if not examples:
         raise UserError("SFT: no training examples")
@@ -106,19 +116,17 @@ def refusal_examples(questions: list[str], seed: int) -> list[ChatExample]:
     return [ChatExample(q, rng.choice(REFUSAL_TEMPLATES)) for q in questions]
 
 
-def refusal_train_and_eval(model_dir: str | Path, out_dir: str | Path | None, n_train: int = 400,
-                           n_eval: int = 100, steps: int = 300, lr: float = 3e-3, batch_size: int = 16,
-                           seed: int = 0, questions_path: str | Path | None = None,
-                           general_path: str | Path | None = None, max_new_tokens: int = 48,
-                           temperature: float = 0.8, judge=None, device: str = "auto",
-                           progress: bool = True) -> dict:
+def refusal_train_and_eval(model_dir: str | Path, out_dir: str | Path | None,
+                           n_train: int = REFUSAL_DEFAULTS.n_train, n_eval: int = REFUSAL_DEFAULTS.n_eval,
+                           steps: int = REFUSAL_DEFAULTS.steps, lr: float = SFT_LR,
+                           batch_size: int = SFT_BATCH_SIZE, seed: int = 0,
+                           questions_path: str | Path | None = None, general_path: str | Path | None = None,
+                           max_new_tokens: int = REFUSAL_MAX_NEW_TOKENS, temperature: float = TEMPERATURE,
+                           judge=None, device: str = "auto", progress: bool = True) -> dict:
     """Refusal SFT of `model_dir` (saved to `out_dir` unless None) and refusal rates on held-out prompts.
 
     Returns {"forget_refusal_rate", "general_refusal_rate", "counts": {...}, "samples": {...}, ...}.
     """
-    from tokfilter.evaluate.loading import load_checkpoint
-    from tokfilter.train.checkpoint import read_config, save_checkpoint
-
     if n_train <= 0 or n_eval <= 0 or steps <= 0:
         raise UserError(f"refusal: n_train, n_eval and steps must be positive (got {n_train}, {n_eval}, {steps})")
     questions = read_questions(questions_path or default_questions_path())

@@ -9,16 +9,11 @@ import pytest
 
 from tokfilter.cli import main
 from tokfilter.errors import UserError
-from tokfilter.evaluate.attack import (
-    baseline_loss_of,
-    crossing_tokens,
-    eval_steps,
-    finetune_attack,
-    pretraining_tokens,
-    read_texts,
-)
+from tokfilter.posthoc.attack import baseline_loss_of, crossing_tokens, eval_steps, finetune_attack
+from tokfilter.posthoc.provenance import pretraining_tokens
+from tokfilter.posthoc.texts import read_texts
 
-from .robust_models import demo_texts, one_thread, robust_models  # noqa: F401 (fixtures)
+from .robust_models import demo_texts
 
 
 def test_eval_steps_are_geometric_and_end_at_max():
@@ -56,7 +51,7 @@ def test_read_texts_demo_spec_and_empty_input():
         finetune_attack("unused", ["  "], ["x"], 1.0)
 
 
-def test_attack_recovers_filtered_model_to_full_model_loss(robust_models):  # noqa: F811
+def test_attack_recovers_filtered_model_to_full_model_loss(robust_models):
     held = demo_texts("forget", "valid", 12)
     train = demo_texts("forget", "train", 400)[200:]
     target = baseline_loss_of(robust_models["full"], held, eval_max_tokens=2048)
@@ -74,7 +69,7 @@ def test_attack_recovers_filtered_model_to_full_model_loss(robust_models):  # no
     assert result["recovery_tokens"] == min(reached)
 
 
-def test_cli_attack_json_and_bad_input(robust_models, tmp_path, capsys):  # noqa: F811
+def test_cli_attack_json_and_bad_input(robust_models, tmp_path, capsys):
     data = tmp_path / "forget.jsonl"
     data.write_text("".join(json.dumps({"text": t}) + "\n" for t in demo_texts("forget", "train", 40)))
     rc = main(["attack", "finetune", "--model", str(robust_models["filtered"]), "--data", str(data),

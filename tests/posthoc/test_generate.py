@@ -7,14 +7,12 @@ import json
 import torch
 
 from tokfilter.cli import main
-from tokfilter.evaluate.chat import default_qa_path, read_qa_pairs
-from tokfilter.evaluate.generate import answer_questions, freeform_eval, reference_loglik, sample
+from tokfilter.posthoc.chat import default_qa_path, read_qa_pairs
+from tokfilter.posthoc.generate import answer_questions, freeform_eval, reference_loglik, sample
 from tokfilter.train.checkpoint import load_model
 
-from .robust_models import one_thread, robust_models  # noqa: F401 (fixtures)
 
-
-def test_sampling_is_seeded_and_greedy_matches_argmax(robust_models):  # noqa: F811
+def test_sampling_is_seeded_and_greedy_matches_argmax(robust_models):
     model, tok = load_model(robust_models["full"])
     prompts = [[tok.eot_id, *tok.encode_ids("The patient")], [tok.eot_id, *tok.encode_ids("Cells divide")]]
     a = sample(model, prompts, max_new_tokens=12, temperature=0.8, seed=5)
@@ -31,7 +29,7 @@ def test_sampling_is_seeded_and_greedy_matches_argmax(robust_models):  # noqa: F
     assert both[0] == greedy and both[1] == sample(model, prompts[1:], max_new_tokens=5, temperature=0)[0]
 
 
-def test_sampling_runs_past_seq_len_and_stops_at_eot(robust_models):  # noqa: F811
+def test_sampling_runs_past_seq_len_and_stops_at_eot(robust_models):
     model, tok = load_model(robust_models["full"])
     long_prompt = tok.encode_ids("blood " * 80)[:70]
     assert len(long_prompt) > model.config.seq_len
@@ -46,7 +44,7 @@ def test_sampling_runs_past_seq_len_and_stops_at_eot(robust_models):  # noqa: F8
     assert tok.eot_id not in out and len(out) == 8
 
 
-def test_reference_loglik_prefers_the_matching_answer(robust_models):  # noqa: F811
+def test_reference_loglik_prefers_the_matching_answer(robust_models):
     model, tok = load_model(robust_models["full"])
     pairs = read_qa_pairs(default_qa_path())[:8]
     real = reference_loglik(model, tok, pairs, max_answer_tokens=32)
@@ -55,7 +53,7 @@ def test_reference_loglik_prefers_the_matching_answer(robust_models):  # noqa: F
     assert real["mean_token_loglik"] > shuffled["mean_token_loglik"]
 
 
-def test_freeform_eval_with_fake_judge_and_cli(robust_models, capsys):  # noqa: F811
+def test_freeform_eval_with_fake_judge_and_cli(robust_models, capsys):
     model, tok = load_model(robust_models["full"])
 
     class FakeJudge:

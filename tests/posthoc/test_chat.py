@@ -8,8 +8,9 @@ import json
 import pytest
 
 from tokfilter.cli import main
+from tokfilter.corpus.demo import DEMO_DIR
 from tokfilter.errors import UserError
-from tokfilter.evaluate.chat import (
+from tokfilter.posthoc.chat import (
     DATA_DIR,
     ChatExample,
     default_general_path,
@@ -110,8 +111,6 @@ def test_shipped_data_is_small_readable_and_documented():
     pairs = read_qa_pairs(default_qa_path())
     assert len(pairs) == 240 and len({q for q, _ in pairs}) == 240
     # held out from the demo corpus: no shipped MedQuAD question is a demo document's first line
-    from tokfilter.corpus.demo import DEMO_DIR
-
     with gzip.open(DEMO_DIR / "forget.jsonl.gz", "rt", encoding="utf-8") as fh:
         demo_first = {json.loads(line)["text"].split("\n", 1)[0].strip() for line in fh}
     assert not demo_first & {q for q, _ in pairs}

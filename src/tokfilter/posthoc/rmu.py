@@ -11,9 +11,10 @@ a constant learning rate. The forget term scrambles what later layers read on fo
 the representation of retain text where it was. The paper uses c = 20, alpha = 100 and 1000 steps at 1.8B; the
 WMDP code uses c = 6.5, alpha = 1200 for Zephyr-7B. The right c depends on the scale of the model's activations, so
 c is swept, by default as multiples of the mean residual norm at layer l on forget text (`c_scale="norm"`); pass
-`c_scale="absolute"` to use the numbers as given. The default grid is small: c in {2, 4} x norm, alpha in {3, 10,
-30}, 200 steps at lr 3e-3 (chosen on the 4-layer demo models, where c = 8 x norm or alpha = 1 wrecked retain loss
-and alpha = 100 left forget loss unchanged); every setting trains from the same starting point. Note: `hidden_states()` output the residual stream; the
+`c_scale="absolute"` to use the numbers as given. The default grid is small (settings.RobustnessSettings: c in
+{4, 8} x norm, alpha in {10, 30}, 60 steps at lr 0.01, 16 windows per step; an earlier grid of 200 steps at lr 3e-3
+on the 4-layer demo models showed alpha = 1 wrecking retain loss and alpha = 100 leaving forget loss unchanged);
+every setting trains from the same starting point. Note: `hidden_states()` output the residual stream; the
 MLP weights hold no biases, so nothing else moves.
 
 Selection: the setting with the largest rise in held-out forget loss among those whose held-out retain loss rises by
@@ -35,7 +36,18 @@ from tqdm import tqdm
 
 from tokfilter.atomic import write_json
 from tokfilter.errors import UserError
-from tokfilter.evaluate.attack import ForgetEval, WindowSampler, as_texts, pretraining_tokens, token_stream
+from tokfilter.evaluate.loading import load_checkpoint
+from tokfilter.posthoc.heldout import HeldOutLoss
+from tokfilter.posthoc.provenance import pretraining_tokens
+from tokfilter.posthoc.settings import (
+    EVAL_MAX_TOKENS,
+    RMU_C_SCALE,
+    RMU_MAX_RETAIN_INCREASE,
+    ROBUSTNESS_DEFAULTS,
+)
+from tokfilter.posthoc.texts import TokenStreamSampler, as_texts, token_stream
+from tokfilter.train.checkpoint import read_config, save_checkpoint
+from tokfilter.train.optim import BETAS
 
 
 def check_layer(model, layer: int) -> int:
@@ -66,7 +78,7 @@ def control_vector(d: int, seed: int) -> torch.Tensor:
     return u / u.norm()
 
 
-def mean_norm(model, sampler: WindowSampler, layer: int, batches: int = 4) -> float:
+def mean_norm(model, sampler: TokenStreamSampler, layer: int, batches: int = 4) -> float:
     with torch.no_grad():
         device = next(model.parameters()).device
         norms = [activations(model, sampler.next_batch()[0].to(device), layer).norm(dim=-1).mean()
@@ -74,7 +86,7 @@ def mean_norm(model, sampler: WindowSampler, layer: int, batches: int = 4) -> fl
     return float(torch.stack(norms).mean())
 
 
-def rmu_train(model, frozen, forget: WindowSampler, retain: WindowSampler, layer: int, coeff: float, alpha: float,
+def rmu_train(model, frozen, forget: TokenStreamSampler, retain: TokenStreamSampler, layer: int, coeff: float, alpha: float,
               steps: int, lr: float, seed: int = 0, progress: bool = False) -> list[dict]:
     """Run RMU in place on `model` (frozen: an untouched copy); returns a per-step log (every 10 steps)."""
     device = next(model.parameters()).device
@@ -84,7 +96,7 @@ def rmu_train(model, frozen, forget: WindowSampler, retain: WindowSampler, layer
     for p in params:
         p.requires_grad_(True)
     target = coeff * control_vector(model.config.d_model, seed).to(device)
-    optimizer = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), weight_decay=0.0)
+    optimizer = torch.optim.AdamW(params, lr=lr, betas=BETAS, weight_decay=0.0)
     log = []
     model.train()
     bar = tqdm(range(steps), desc=f"rmu c={coeff:.3g} a={alpha:g}", unit="step", file=sys.stderr,
@@ -121,19 +133,17 @@ def _split(texts: list[str], frac: float = 0.1) -> tuple[list[str], list[str]]:
 
 
 def rmu_unlearn(model_dir: str | Path, forget_docs, retain_docs, out_dir: str | Path,
-                layer: int | None = None, coeffs: tuple[float, ...] = (2.0, 4.0),
-                alphas: tuple[float, ...] = (3.0, 10.0, 30.0), c_scale: str = "norm", steps: int = 200,
-                lr: float = 3e-3, batch_size: int = 4, seed: int = 0, forget_eval_docs=None,
-                retain_eval_docs=None, max_retain_increase: float = 0.1, eval_max_tokens: int = 16384,
-                device: str = "auto", progress: bool = True) -> dict:
+                layer: int | None = None, coeffs: tuple[float, ...] = tuple(ROBUSTNESS_DEFAULTS.rmu_coeffs),
+                alphas: tuple[float, ...] = tuple(ROBUSTNESS_DEFAULTS.rmu_alphas), c_scale: str = RMU_C_SCALE,
+                steps: int = ROBUSTNESS_DEFAULTS.rmu_steps, lr: float = ROBUSTNESS_DEFAULTS.rmu_lr,
+                batch_size: int = ROBUSTNESS_DEFAULTS.rmu_batch_size, seed: int = 0, forget_eval_docs=None,
+                retain_eval_docs=None, max_retain_increase: float = RMU_MAX_RETAIN_INCREASE,
+                eval_max_tokens: int = EVAL_MAX_TOKENS, device: str = "auto", progress: bool = True) -> dict:
     """Unlearn the forget domain from `model_dir` with RMU, sweeping (coeff, alpha); save the chosen model to
     `out_dir` (a checkpoint with provenance.json) and return the report (see the module docstring).
 
     Without eval docs, every 10th forget / retain document is held out for the before/after losses.
     """
-    from tokfilter.evaluate.loading import load_checkpoint
-    from tokfilter.train.checkpoint import read_config, save_checkpoint
-
     if c_scale not in ("norm", "absolute"):
         raise UserError(f"RMU: c_scale must be 'norm' or 'absolute' (got {c_scale!r})")
     if steps <= 0 or lr <= 0:
@@ -155,10 +165,10 @@ def rmu_unlearn(model_dir: str | Path, forget_docs, retain_docs, out_dir: str | 
     layer = default_layer(base) if layer is None else check_layer(base, layer)
     seq_len = base.config.seq_len
     forget_stream, retain_stream = token_stream(tokenizer, forget_texts), token_stream(tokenizer, retain_texts)
-    eval_forget = ForgetEval(tokenizer, forget_eval, seq_len, eval_max_tokens)
-    eval_retain = ForgetEval(tokenizer, retain_eval, seq_len, eval_max_tokens)
+    eval_forget = HeldOutLoss(tokenizer, forget_eval, seq_len, eval_max_tokens)
+    eval_retain = HeldOutLoss(tokenizer, retain_eval, seq_len, eval_max_tokens)
     before = {"forget": eval_forget.loss(base), "retain": eval_retain.loss(base)}
-    norm = mean_norm(base, WindowSampler(forget_stream, seq_len, batch_size, seed + 1), layer)
+    norm = mean_norm(base, TokenStreamSampler(forget_stream, seq_len, batch_size, seed + 1), layer)
     scale = norm if c_scale == "norm" else 1.0
     for p in base.parameters():
         p.requires_grad_(False)
@@ -167,8 +177,8 @@ def rmu_unlearn(model_dir: str | Path, forget_docs, retain_docs, out_dir: str | 
     for coeff, alpha in itertools.product(coeffs, alphas):
         model = copy.deepcopy(base)
         torch.manual_seed(seed)
-        log = rmu_train(model, base, WindowSampler(forget_stream, seq_len, batch_size, seed),
-                        WindowSampler(retain_stream, seq_len, batch_size, seed + 7), layer, coeff * scale, alpha,
+        log = rmu_train(model, base, TokenStreamSampler(forget_stream, seq_len, batch_size, seed),
+                        TokenStreamSampler(retain_stream, seq_len, batch_size, seed + 7), layer, coeff * scale, alpha,
                         steps, lr, seed, progress)
         after = {"forget": eval_forget.loss(model), "retain": eval_retain.loss(model)}
         entry = {"coeff": coeff, "steering_coeff": coeff * scale, "alpha": alpha, "after": after,

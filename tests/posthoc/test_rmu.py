@@ -10,11 +10,12 @@ import torch
 
 from tokfilter.cli import main
 from tokfilter.errors import UserError
-from tokfilter.evaluate.attack import finetune_attack
-from tokfilter.evaluate.rmu import control_vector, rmu_unlearn, updated_params
+from tokfilter.posthoc.attack import baseline_loss_of, finetune_attack
+from tokfilter.posthoc.rmu import control_vector, rmu_unlearn, updated_params
+from tokfilter.tokenizer import train_tokenizer
 from tokfilter.train.checkpoint import load_model
 
-from .robust_models import demo_texts, one_thread, robust_models, single_thread  # noqa: F401 (fixtures)
+from .robust_models import demo_texts, single_thread, train_tiny
 
 
 def test_control_vector_is_seeded_unit_and_positive():
@@ -24,7 +25,7 @@ def test_control_vector_is_seeded_unit_and_positive():
 
 
 @pytest.fixture(scope="module")
-def rmu_run(robust_models, tmp_path_factory):  # noqa: F811
+def rmu_run(robust_models, tmp_path_factory):
     out = tmp_path_factory.mktemp("rmu") / "model"
     with single_thread():
         report = rmu_unlearn(robust_models["full"], demo_texts("forget", "train", 120),
@@ -35,7 +36,7 @@ def rmu_run(robust_models, tmp_path_factory):  # noqa: F811
     return report, out
 
 
-def test_rmu_optimises_its_objective_and_moves_only_mlps(rmu_run, robust_models):  # noqa: F811
+def test_rmu_optimises_its_objective_and_moves_only_mlps(rmu_run, robust_models):
     # The sharp forget-loss rise needs a model that has learned something (measured on the 4-layer demo models and
     # reported in docs); this 80-step test model checks the mechanics: the objective goes down, alpha trades
     # forget-steering against retain drift, the choice is recorded, and only the MLPs of blocks l-2..l move.
@@ -67,7 +68,7 @@ def test_attack_recovers_rmu_model(rmu_run):
     assert result["recovery_fraction"] is not None  # provenance.json carries the base model's pretraining tokens
 
 
-def test_bad_layer_and_empty_forget_data(robust_models, tmp_path, capsys):  # noqa: F811
+def test_bad_layer_and_empty_forget_data(robust_models, tmp_path, capsys):
     with pytest.raises(UserError, match="out of range"):
         rmu_unlearn(robust_models["full"], ["a b c"] * 4, ["d e f"] * 4, tmp_path / "x", layer=3, steps=1)
     with pytest.raises(UserError, match="no text"):
@@ -89,11 +90,6 @@ def test_acceptance_rmu_unlearns_and_recovers_faster_than_filtering(tmp_path):
     """Demo-scale acceptance (minutes): 4-layer models trained on demo text with and without the forget domain.
     RMU raises the full model's forget loss more than its retain loss, and the finetuning attack brings the RMU model
     back to the full model's loss in fewer tokens than the model that never saw forget text."""
-    from tokfilter.evaluate.attack import baseline_loss_of
-    from tokfilter.tokenizer import train_tokenizer
-
-    from .robust_models import train_tiny
-
     forget, retain, general = (demo_texts(d, "train", 600) for d in ("forget", "retain", "general"))
     with single_thread():
         tok = train_tokenizer(forget + retain + general, 1024, tmp_path / "tokenizer.json")
