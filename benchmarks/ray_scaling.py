@@ -36,7 +36,7 @@ def make_bench_classifier(directory: Path, tokenizer) -> tuple[Path, str]:
     cfg = BiLMConfig(vocab_size=tokenizer.vocab_size)
     save_classifier(directory, "bilm", tokenizer, BiLM(cfg).state_dict(), {"bilm": cfg.to_dict()}, 0.5)
     loader = DEFAULT_LOADER if hasattr(tokfilter.classify, "load_classifier") else \
-        "tokfilter.classify.interface:load_classifier"
+        "tokfilter.classify.registry:load_classifier"
     return directory, loader
 
 
@@ -114,9 +114,9 @@ def main() -> None:
         identical = all((one / p.name).read_bytes() == p.read_bytes() for p in two.glob("*.scores.forget.npy"))
         tokens = summary["tokens"]
         t1, t2 = min(times[1]), min(times[2])
-        from tokfilter.annotate.score import load_classifier
+        from tokfilter.annotate.score import cached_classifier
 
-        model = load_classifier(classifier, loader)
+        model = cached_classifier(classifier, loader)
         print(f"{summary['num_shards']} shards, {tokens:,} tokens; cores {os.cpu_count()}; "
               f"1 worker {t1:.2f} s ({tokens / t1:,.0f} tok/s), 2 workers {t2:.2f} s ({tokens / t2:,.0f} tok/s)")
         print(json.dumps({"benchmark": "ray_scaling", "shards": summary["num_shards"], "tokens": tokens,

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tokfilter.classify import bilm as B
-from tokfilter.classify.data import TokenDoc, WindowSampler, window_plan
+from tokfilter.classify.data import TokenDoc, TokenWindowSampler, window_plan
 
 
 def tiny(**overrides) -> B.BiLM:
@@ -41,7 +41,7 @@ def test_reverse_valid_is_an_involution_that_keeps_padding():
 def test_backward_lm_is_trained_on_reversed_text_and_predicts_the_previous_token():
     model = tiny()
     docs = pair_corpus(64, 64, seed=0)
-    B.run_steps(model, WindowSampler(docs, 32, seed=0), steps=150, batch_size=16, lr=1e-2, loss_fn=B.lm_loss)
+    B.run_steps(model, TokenWindowSampler(docs, 32, seed=0), steps=150, batch_size=16, lr=1e-2, loss_fn=B.lm_loss)
     x = torch.from_numpy(np.stack([d.ids[:32] for d in pair_corpus(8, 64, seed=1)]))
     lengths = torch.full((8,), 32)
     prev = model.previous_token_logits(x, lengths)

@@ -25,10 +25,10 @@ from tokfilter.annotate.score import (
     BATCH_TOKENS,
     DEFAULT_LOADER,
     DEFAULT_THRESHOLDS,
+    cached_classifier,
     classifier_fingerprint,
     fractions_above,
     is_done,
-    load_classifier,
     marker_path,
 )
 from tokfilter.errors import UserError
@@ -74,7 +74,7 @@ def annotate(classifier_dir: str | Path, shards_dir: str | Path, name: str = "fo
     if any(not 0.0 <= t <= 1.0 for t in thresholds):
         raise UserError(f"thresholds {thresholds} must lie in [0, 1]")
     fingerprint = classifier_fingerprint(classifier_dir)
-    classifier = load_classifier(classifier_dir, loader)
+    classifier = cached_classifier(classifier_dir, loader)
     shards = ShardSet(shards_dir, expect_tokenizer_hash=classifier.tokenizer_hash)
     _check_shard_files(shards)
     _check_writable(shards.dir)

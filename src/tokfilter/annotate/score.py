@@ -59,9 +59,10 @@ def classifier_fingerprint(classifier_dir: str | Path) -> str:
     return digest.hexdigest()
 
 
-def load_classifier(classifier_dir: str | Path, loader: str = DEFAULT_LOADER):
+def cached_classifier(classifier_dir: str | Path, loader: str = DEFAULT_LOADER):
     """The classifier in `classifier_dir`, loaded once per process. `loader` is "module:function" (the default is
-    `tokfilter.classify.load_classifier`; other loaders let tests and plugins supply their own classifier kinds)."""
+    `tokfilter.classify.load_classifier`, i.e. `tokfilter.classify.registry.load_classifier`; other loaders let tests
+    and plugins supply their own classifier kinds)."""
     key = (loader, str(Path(classifier_dir).resolve()))
     if key not in _classifiers:
         module_name, _, func_name = loader.partition(":")
@@ -137,7 +138,7 @@ def score_shard(classifier_dir: str | Path, shards_dir: str | Path, index: int, 
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        classifier = load_classifier(classifier_dir, loader)
+        classifier = cached_classifier(classifier_dir, loader)
         device = resolve_device(device).type if device == "auto" else str(resolve_device(device))
         if hasattr(classifier, "to"):
             classifier.to(device)

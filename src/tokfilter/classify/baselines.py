@@ -15,9 +15,15 @@
 
 from __future__ import annotations
 
-import numpy as np
+from pathlib import Path
 
+import numpy as np
+import torch
+
+from tokfilter.classify.bilm import BiLM, BiLMConfig, document_features
 from tokfilter.classify.data import TokenDoc
+from tokfilter.classify.interface import check_ids
+from tokfilter.classify.metrics import best_threshold, token_metrics
 
 WINDOW = 16
 
@@ -58,9 +64,12 @@ class WindowedLogOdds:
         self.params = int(self.table.size + 2)
         self.flops_per_token = 4.0  # a table lookup, a running-sum difference, a division, the calibration
 
-    def raw(self, ids: np.ndarray) -> np.ndarray:
-        from tokfilter.classify.interface import check_ids
+    @classmethod
+    def from_saved(cls, directory: str | Path, config: dict, tensors: dict) -> WindowedLogOdds:
+        return cls(tensors["log_odds"].numpy(), tensors["calibration"].double().numpy(), config["window"],
+                   config["tokenizer"]["hash"])
 
+    def raw(self, ids: np.ndarray) -> np.ndarray:
         return window_mean(self.table[check_ids(ids, len(self.table))], self.window)
 
     def score_tokens(self, ids: np.ndarray) -> np.ndarray:
@@ -71,8 +80,6 @@ class WindowedLogOdds:
         return [self.score_tokens(ids) for ids in docs]
 
     def tensors(self) -> dict:
-        import torch
-
         return {"log_odds": torch.from_numpy(self.table), "calibration": torch.from_numpy(self.calib)}
 
 
@@ -125,9 +132,7 @@ class DocumentClassifier:
                                      + 2.0 * self.weight.size)
 
     @classmethod
-    def from_saved(cls, config: dict, tensors: dict) -> DocumentClassifier:
-        from tokfilter.classify.bilm import BiLM, BiLMConfig
-
+    def from_saved(cls, directory: str | Path, config: dict, tensors: dict) -> DocumentClassifier:
         model = BiLM(BiLMConfig.from_dict(config["bilm"]))
         model.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("probe.")})
         return cls(model, tensors["probe.weight"].double().numpy(), float(tensors["probe.bias"]),
@@ -138,19 +143,12 @@ class DocumentClassifier:
         return {"bilm": self.model.config.to_dict(), "doc_label": self.rule, "doc_fraction": self.fraction}
 
     def tensors(self) -> dict:
-        import torch
-
         state = dict(self.model.state_dict())
         state["probe.weight"] = torch.from_numpy(self.weight.astype(np.float32))
         state["probe.bias"] = torch.tensor(self.bias, dtype=torch.float32)
         return state
 
     def document_scores(self, docs: list[np.ndarray]) -> np.ndarray:
-        import torch
-
-        from tokfilter.classify.bilm import document_features
-        from tokfilter.classify.interface import check_ids
-
         docs = [check_ids(ids, self.model.config.vocab_size) for ids in docs]
         with torch.inference_mode():
             feats = document_features(self.model, docs).astype(np.float64)
@@ -165,8 +163,6 @@ class DocumentClassifier:
 
     def document_metrics(self, valid: list[TokenDoc], test: list[TokenDoc] | None = None) -> dict:
         """Document-level F1 / AUROC (threshold maximising validation document F1)."""
-        from tokfilter.classify.metrics import best_threshold, token_metrics
-
         sv = self.document_scores([d.ids for d in valid])
         threshold, _ = best_threshold(sv, document_labels(valid, self.rule, self.fraction))
         docs = test or valid
@@ -178,10 +174,7 @@ class DocumentClassifier:
 def fit_document(model, docs: list[TokenDoc], tokenizer_hash: str, rule: str = "domain", fraction: float = 0.5,
                  seed: int = 0, max_docs: int = 600) -> DocumentClassifier:
     """Fit the document probe on mean-pooled features of (at most `max_docs`, drawn at random) training documents."""
-    import torch
     from sklearn.linear_model import LogisticRegression
-
-    from tokfilter.classify.bilm import document_features
 
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(len(docs), size=min(len(docs), max_docs), replace=False))

@@ -24,13 +24,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from tokfilter.classify.data import TokenDoc, WindowSampler, pad_rows, window_plan
+from tokfilter.classify.data import TokenDoc, TokenWindowSampler, pad_rows, window_plan
+from tokfilter.classify.interface import check_ids
 from tokfilter.filtering import IGNORE_INDEX
 from tokfilter.model import GPT, GPTConfig
 from tokfilter.train.optim import lr_factor
@@ -206,7 +208,7 @@ def to_batch(rows: Sequence[TokenDoc], cfg: BiLMConfig) -> tuple[torch.Tensor, t
 
 # ----- training -----
 
-def run_steps(model: BiLM, sampler: WindowSampler, steps: int, batch_size: int, lr: float,
+def run_steps(model: BiLM, sampler: TokenWindowSampler, steps: int, batch_size: int, lr: float,
               loss_fn: Callable[[BiLM, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
               params: list[dict] | None = None, max_seconds: float | None = None, log: Callable | None = None,
               warmup_frac: float = 0.1) -> dict:
@@ -339,7 +341,7 @@ class BiLMClassifier:
         self.flops_per_token = model.flops_per_token()
 
     @classmethod
-    def from_saved(cls, config: dict, tensors: dict[str, torch.Tensor]) -> BiLMClassifier:
+    def from_saved(cls, directory: str | Path, config: dict, tensors: dict[str, torch.Tensor]) -> BiLMClassifier:
         model = BiLM(BiLMConfig.from_dict(config["bilm"]))
         model.load_state_dict(tensors)
         return cls(model, config["tokenizer"]["hash"], config["kind"], config.get("threshold", 0.5))
@@ -356,8 +358,6 @@ class BiLMClassifier:
         return self.score_batch([ids])[0]
 
     def score_batch(self, docs: list[np.ndarray]) -> list[np.ndarray]:
-        from tokfilter.classify.interface import check_ids
-
         docs = [check_ids(ids, self.model.config.vocab_size) for ids in docs]
         with torch.inference_mode():
             return score_docs(self.model, docs)

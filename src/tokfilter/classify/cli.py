@@ -18,7 +18,11 @@ import hashlib
 import json
 from pathlib import Path
 
+from tokfilter.classify.data import is_benchmark_dir, load_labeled
+from tokfilter.classify.train import evaluate_classifier, train_classifier
 from tokfilter.errors import UserError
+from tokfilter.tokenizer import load_tokenizer
+from tokfilter.tokenizer.core import default_tokenizer_spec
 
 SUMMARY_KEYS = ("kind", "precision", "recall", "f1", "auroc", "threshold", "params", "flops_per_token")
 
@@ -43,7 +47,7 @@ def register(subparsers) -> None:
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a budget setting, e.g. --set finetune_steps=300 (repeatable)")
     train.add_argument("--seed", type=int, default=0)
-    train.set_defaults(func=handle_train)
+    train.set_defaults(func=run_train)
 
     ev = sub.add_parser("eval", help="measure a classifier on labelled data", description=__doc__)
     ev.add_argument("--classifier", required=True, metavar="DIR")
@@ -52,7 +56,7 @@ def register(subparsers) -> None:
     ev.add_argument("--split", default="test", choices=["train", "valid", "test"], help="benchmark split")
     ev.add_argument("--threshold", type=float, default=None, help="default: the classifier's saved threshold")
     ev.add_argument("--pr-curve", default=None, metavar="PNG")
-    ev.set_defaults(func=handle_eval)
+    ev.set_defaults(func=run_eval)
 
 
 def _parse_sets(pairs: list[str]) -> dict:
@@ -79,12 +83,7 @@ def _holdout(items: list, fraction: float = 0.05) -> tuple[list, list]:
     return train, valid
 
 
-def handle_train(args: argparse.Namespace) -> int:
-    from tokfilter.classify.data import is_benchmark_dir, load_labeled
-    from tokfilter.classify.train import train_classifier
-    from tokfilter.tokenizer import load_tokenizer
-    from tokfilter.tokenizer.core import default_tokenizer_spec
-
+def run_train(args: argparse.Namespace) -> int:
     tokenizer = load_tokenizer(args.tokenizer or default_tokenizer_spec())
     test = None
     if is_benchmark_dir(args.data):
@@ -109,10 +108,7 @@ def handle_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def handle_eval(args: argparse.Namespace) -> int:
-    from tokfilter.classify.data import load_labeled
-    from tokfilter.classify.train import evaluate_classifier
-
+def run_eval(args: argparse.Namespace) -> int:
     items = load_labeled(args.data, args.labels, args.split)
     pr_curve = args.pr_curve or str(Path(args.classifier) / "pr_curve_eval.png")
     metrics = evaluate_classifier(args.classifier, items, threshold=args.threshold, pr_curve=pr_curve)

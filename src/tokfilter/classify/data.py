@@ -19,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from tokfilter.corpus import read_corpus
 from tokfilter.corpus.document import Document
 from tokfilter.errors import UserError
+from tokfilter.labels.benchmark import load_benchmark
 from tokfilter.labels.spans import Span, load_labels, normalize_spans, spans_to_token_scores
 
 
@@ -46,8 +48,6 @@ def load_labeled(data: str | Path, labels: str | Path | None = None, split: str 
     exact spans (weak-to-strong); documents missing from the label file count as unlabelled (no forget tokens).
     """
     if is_benchmark_dir(data):
-        from tokfilter.labels.benchmark import load_benchmark
-
         items = [(b.document, b.spans) for b in load_benchmark(data, split)]
         if labels is None:
             return items
@@ -55,8 +55,6 @@ def load_labeled(data: str | Path, labels: str | Path | None = None, split: str 
         return [(doc, _checked(weak.get(doc.id, []), doc, labels)) for doc, _ in items]
     if labels is None:
         raise UserError(f"{data}: not a benchmark directory, so --labels LABELS.jsonl is required")
-    from tokfilter.corpus import read_corpus
-
     weak = load_labels(labels)
     docs = list(read_corpus([str(data)]))
     if not docs:
@@ -115,7 +113,7 @@ def window_plan(n: int, seq_len: int) -> list[tuple[int, int, int, int]]:
     return plan
 
 
-class WindowSampler:
+class TokenWindowSampler:
     """Random training windows (ids, labels) of at most seq_len tokens from within single documents.
 
     A document is drawn with probability proportional to its number of windows, then a uniform start; short

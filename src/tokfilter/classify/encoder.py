@@ -15,6 +15,7 @@ quick budget skips it.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,8 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tokenizers import Tokenizer
 
+from tokfilter.atomic import write_text
 from tokfilter.classify.data import window_plan
+from tokfilter.classify.interface import check_ids, load_tokenizer_copy
 from tokfilter.errors import UserError
 from tokfilter.labels.spans import Span, spans_to_token_scores
 from tokfilter.train.optim import lr_factor
@@ -42,8 +46,6 @@ def default_encoder_path() -> Path:
 
 
 def _load_hf(path: str | Path):
-    import os
-
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoModelForTokenClassification
     from transformers.utils import logging as hf_logging
@@ -57,8 +59,6 @@ def _load_hf(path: str | Path):
 
 
 def _encoder_tokenizer(path: str | Path):
-    from tokenizers import Tokenizer
-
     return Tokenizer.from_file(str(path))
 
 
@@ -91,8 +91,6 @@ class EncoderClassifier:
     @classmethod
     def from_saved(cls, directory: str | Path, config: dict, tensors: dict[str, torch.Tensor]) -> EncoderClassifier:
         from transformers import AutoConfig, AutoModelForTokenClassification
-
-        from tokfilter.classify.interface import load_tokenizer_copy
 
         hf_config = AutoConfig.for_model(**config["encoder_config"])
         model = AutoModelForTokenClassification.from_config(hf_config)
@@ -154,8 +152,6 @@ class EncoderClassifier:
         return out
 
     def score_batch(self, docs: list[np.ndarray]) -> list[np.ndarray]:
-        from tokfilter.classify.interface import check_ids
-
         texts, offsets = [], []
         for ids in docs:
             text, token_offsets = pieces_text(self.main_tok, check_ids(ids, self.main_tok.vocab_size))
@@ -223,8 +219,6 @@ def train_encoder(train_items: Sequence[tuple[str, Sequence[Span]]], main_tokeni
 
 
 def copy_encoder_tokenizer(clf: EncoderClassifier, out_dir: str | Path) -> None:
-    from tokfilter.atomic import write_text
-
     write_text(Path(out_dir) / ENCODER_TOKENIZER_FILE, clf.enc_tok.to_str())
 
 

@@ -1,6 +1,6 @@
 """The one interface every token classifier implements, and the classifier directory format.
 
-    clf = load_classifier("out/classifier")
+    clf = load_classifier("out/classifier")   # tokfilter.classify.registry (also tokfilter.classify)
     clf.kind, clf.tokenizer_hash, clf.params, clf.flops_per_token, clf.threshold
     p = clf.score_tokens(ids)          # float32 p(forget) for every token of ONE document, any length
     ps = clf.score_batch([ids, ...])   # the same numbers, whatever the grouping into calls
@@ -30,10 +30,11 @@ from safetensors.torch import load_file, save_file
 
 from tokfilter.atomic import atomic_path, write_json
 from tokfilter.errors import UserError
+from tokfilter.tokenizer import load_tokenizer
 
 FORMAT = "tokfilter-classifier"
 VERSION = 1
-KINDS = ("bilm", "forward", "windowed", "encoder", "document")
+KINDS = ("bilm", "forward", "windowed", "encoder", "document")  # each has its class in `registry.CLASSIFIERS`
 
 
 @runtime_checkable
@@ -103,8 +104,6 @@ def read_config(directory: str | Path) -> dict:
 
 def load_tokenizer_copy(directory: str | Path, config: dict | None = None):
     """The tokenizer stored with a classifier; its hash must be the one recorded in config.json."""
-    from tokfilter.tokenizer import load_tokenizer
-
     config = config or read_config(directory)
     spec = config["tokenizer"]["spec"] if config["tokenizer"]["kind"] == "tiktoken" and not config.get(
         "tokenizer_file") else config["tokenizer_file"]
@@ -123,30 +122,3 @@ def load_tensors(directory: str | Path) -> dict[str, torch.Tensor]:
         return load_file(str(path))
     except SafetensorError as err:
         raise UserError(f"{path}: not a readable safetensors file ({err})") from None
-
-
-def load_classifier(directory: str | Path) -> TokenClassifier:
-    """Load any classifier directory written by `save_classifier` (see `classify.train` for the kinds)."""
-    config = read_config(directory)
-    tensors = load_tensors(directory)
-    kind = config["kind"]
-    if kind in ("bilm", "forward"):
-        from tokfilter.classify.bilm import BiLMClassifier
-
-        clf = BiLMClassifier.from_saved(config, tensors)
-    elif kind == "windowed":
-        from tokfilter.classify.baselines import WindowedLogOdds
-
-        clf = WindowedLogOdds(tensors["log_odds"].numpy(), tensors["calibration"].double().numpy(),
-                              config["window"], config["tokenizer"]["hash"])
-    elif kind == "document":
-        from tokfilter.classify.baselines import DocumentClassifier
-
-        clf = DocumentClassifier.from_saved(config, tensors)
-    else:
-        from tokfilter.classify.encoder import EncoderClassifier
-
-        clf = EncoderClassifier.from_saved(directory, config, tensors)
-    clf.threshold = float(config.get("threshold", 0.5))
-    clf.directory = str(directory)
-    return clf

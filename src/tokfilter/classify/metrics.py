@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tokfilter.atomic import atomic_path
+
 
 def best_threshold(scores: np.ndarray, gold: np.ndarray) -> tuple[float, float]:
     """(threshold, F1) maximising F1 of `scores >= threshold` over all distinct score values (exact, O(n log n))."""
@@ -56,8 +58,6 @@ def pr_curve_png(scores: np.ndarray, gold: np.ndarray, path: str | Path, title: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from sklearn.metrics import precision_recall_curve
-
-    from tokfilter.atomic import atomic_path
 
     gold = np.asarray(gold) >= 0.5
     precision, recall, _ = precision_recall_curve(gold, np.asarray(scores, dtype=np.float64))

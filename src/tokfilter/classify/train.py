@@ -30,16 +30,17 @@ import torch
 from tokfilter.atomic import write_json
 from tokfilter.classify import bilm as B
 from tokfilter.classify.baselines import DocumentClassifier, fit_document, fit_windowed
-from tokfilter.classify.data import TokenDoc, WindowSampler, tokenize_labeled
+from tokfilter.classify.data import TokenDoc, TokenWindowSampler, tokenize_labeled
+from tokfilter.classify.encoder import copy_encoder_tokenizer, train_encoder
 from tokfilter.classify.interface import (
     KINDS,
     check_tokenizer,
-    load_classifier,
     load_tokenizer_copy,
     read_config,
     save_classifier,
 )
 from tokfilter.classify.metrics import best_threshold, pr_curve_png, token_metrics
+from tokfilter.classify.registry import load_classifier
 from tokfilter.errors import UserError
 
 # Measured on the demo exact-span benchmark, test split (docs/benchmarks.md "classifier_f1"): quick -> biLM F1 0.899
@@ -121,8 +122,6 @@ def _save(clf, kind: str, tokenizer, out_dir: Path, settings: dict, metrics: dic
     elif kind == "document":
         extra = clf.settings()
     elif kind == "encoder":
-        from tokfilter.classify.encoder import copy_encoder_tokenizer
-
         extra = clf.settings()
         copy_encoder_tokenizer(clf, out_dir)
     extra["training"] = {k: settings[k] for k in sorted(settings)}
@@ -144,7 +143,7 @@ def pretrain_bilm(train: Sequence[TokenDoc], tokenizer, settings: dict, seed: in
     model = B.BiLM(cfg)
     stats = {"steps": 0, "seconds": 0.0}
     if settings["pretrain_steps"]:
-        sampler = WindowSampler(train, cfg.seq_len, seed=seed)
+        sampler = TokenWindowSampler(train, cfg.seq_len, seed=seed)
         stats = B.run_steps(model, sampler, settings["pretrain_steps"], settings["batch_size"], settings["lr"],
                             B.lm_loss, log=lambda m: log(f"pretrain {m}"))
     return model, stats
@@ -152,7 +151,7 @@ def pretrain_bilm(train: Sequence[TokenDoc], tokenizer, settings: dict, seed: in
 
 def finetune(model: B.BiLM, train: Sequence[TokenDoc], settings: dict, seed: int = 0,
              log: Callable[[str], None] = _log_default) -> dict:
-    sampler = WindowSampler(train, model.config.seq_len, seed=seed + 1)
+    sampler = TokenWindowSampler(train, model.config.seq_len, seed=seed + 1)
     lm_weight = settings["lm_weight"]
 
     def loss(m, x, lengths, y):
@@ -170,8 +169,8 @@ def fit_frozen_probe(base: B.BiLM, train: Sequence[TokenDoc], valid: Sequence[To
     from sklearn.linear_model import LogisticRegression
 
     cfg = base.config
-    train_rows = WindowSampler(train, cfg.seq_len, seed=seed + 3).sample(windows)
-    valid_rows = WindowSampler(valid, cfg.seq_len, seed=seed + 4).sample(max(windows // 4, 1))
+    train_rows = TokenWindowSampler(train, cfg.seq_len, seed=seed + 3).sample(windows)
+    valid_rows = TokenWindowSampler(valid, cfg.seq_len, seed=seed + 4).sample(max(windows // 4, 1))
     xs, y = B.collect_features(base, train_rows)
     vs, vy = B.collect_features(base, valid_rows)
     sweep, best = {}, None
@@ -260,8 +259,6 @@ def train_classifiers(kinds: Sequence[str], train_items: Sequence, valid_items: 
             stages["pretrain"] = pre_stats
             clf = fit_document(base, train, tokenizer.hash, settings["doc_label"], settings["doc_fraction"], seed)
         else:
-            from tokfilter.classify.encoder import train_encoder
-
             if not settings["encoder_steps"]:
                 log("encoder: skipped (encoder_steps = 0 in this budget)")
                 continue

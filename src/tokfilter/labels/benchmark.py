@@ -20,7 +20,6 @@ give byte-identical files.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import gzip
 import hashlib
@@ -33,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tokfilter.atomic import write_bytes, write_json
+from tokfilter.corpus import read_corpus
 from tokfilter.corpus.document import Document
 from tokfilter.errors import UserError
 from tokfilter.labels.coarse import sentence_bounds
@@ -242,8 +242,6 @@ def write_benchmark(bench: dict[str, list[BenchmarkDoc]], out: str | Path, confi
 def build_benchmark(out: str | Path | None = None, seed: int = 0, source: str | Sequence[str] = "demo",
                     config: BenchmarkConfig | None = None) -> dict[str, list[BenchmarkDoc]]:
     """Build the benchmark from `source` ('demo' or corpus specs like forget=PATH); write it to `out` if given."""
-    from tokfilter.corpus import read_corpus
-
     specs = [source] if isinstance(source, str) else list(source)
     config = config or BenchmarkConfig(seed=seed)
     config.seed = seed
@@ -272,30 +270,3 @@ def load_benchmark(directory: str | Path, split: str) -> list[BenchmarkDoc]:
                 raise UserError(f"{labels_path}: no labels for document {doc_id!r}")
             out.append(BenchmarkDoc(Document(doc_id, text, domain, record), labels[doc_id]))
     return out
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add `benchmark` under the `tokfilter labels` group."""
-    parser = subparsers.add_parser("benchmark", help="build the exact-span benchmark (spliced forget passages)",
-                                   description=__doc__.split("\n\n")[1])
-    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--source", nargs="+", default=["demo"], metavar="SPEC",
-                        help="'demo' (default) or corpus specs tagged forget=PATH retain=PATH general=PATH")
-    parser.add_argument("--splice-fraction", type=float, default=0.4)
-    parser.add_argument("--min-words", type=int, default=30)
-    parser.add_argument("--max-words", type=int, default=150)
-    parser.set_defaults(func=run_benchmark_cli)
-
-
-def run_benchmark_cli(args: argparse.Namespace) -> int:
-    if not 0.0 <= args.splice_fraction <= 1.0:
-        raise UserError(f"--splice-fraction must be in [0, 1], got {args.splice_fraction}")
-    if not 0 < args.min_words <= args.max_words:
-        raise UserError(f"--min-words/--max-words must satisfy 0 < min <= max, got {args.min_words}, {args.max_words}")
-    config = BenchmarkConfig(seed=args.seed, splice_fraction=args.splice_fraction, min_words=args.min_words,
-                             max_words=args.max_words)
-    build_benchmark(args.out, args.seed, args.source, config)
-    manifest = json.loads((Path(args.out) / "manifest.json").read_text())
-    print(json.dumps({"out": str(args.out), "seed": args.seed, "counts": manifest["counts"]}, indent=2))
-    return 0

@@ -3,27 +3,40 @@
 `label` runs a weak labeler over a corpus and writes char-span labels (DESIGN.md format), one line per document.
 `labels benchmark` builds the exact-span benchmark; `labels eval` scores a label file against it (JSON on stdout).
 
-Other labelers plug into the `label` group without touching this file's logic: a module listed in `LABEL_PLUGINS`
-defines `register_label(label_subparsers)`, builds its parser with `add_label_parser(label_subparsers, NAME, ...)`
-(which adds CORPUS..., --out and --text-field) and writes with `write_label_records(args, records)`.
+`label sae` is registered by the SAE package (`tokfilter.labels.sae.cli.register`). A new labeler adds its parser
+with `add_label_parser(label_subparsers, NAME, ...)` (which adds CORPUS..., --out and --text-field) and writes with
+`write_label_records(args, records)`.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 from tqdm import tqdm
 
+from tokfilter.corpus import read_corpus
 from tokfilter.corpus.document import Document
 from tokfilter.errors import UserError
-from tokfilter.labels.spans import Span
-
-# modules that add subcommands to `tokfilter label` through `register_label(label_subparsers)`
-LABEL_PLUGINS: list[str] = ["tokfilter.labels.sae"]
+from tokfilter.labels import benchmark
+from tokfilter.labels.benchmark import BenchmarkConfig, build_benchmark, load_benchmark
+from tokfilter.labels.coarse import label_documents, label_sentences
+from tokfilter.labels.lexicon import (
+    MEDICAL_EXCLUDE,
+    MEDICAL_GROW,
+    MEDICAL_GROW_EXCLUDE,
+    MEDICAL_LEXICONS,
+    LexiconLabeler,
+    build_matcher,
+)
+from tokfilter.labels.metrics import label_metrics
+from tokfilter.labels.sae import cli as sae_cli
+from tokfilter.labels.spans import Span, load_labels, write_labels
+from tokfilter.tokenizer import load_tokenizer
+from tokfilter.tokenizer.core import default_tokenizer_spec
 
 
 def add_label_parser(label_subparsers: argparse._SubParsersAction, name: str, help: str,
@@ -39,16 +52,12 @@ def add_label_parser(label_subparsers: argparse._SubParsersAction, name: str, he
 
 def read_documents(args: argparse.Namespace) -> Iterator[Document]:
     """Documents of `args.corpus`, with a progress bar on stderr."""
-    from tokfilter.corpus import read_corpus
-
     yield from tqdm(read_corpus(args.corpus, text_field=args.text_field), desc="labelling", unit="doc",
                     file=sys.stderr, disable=None)
 
 
 def write_label_records(args: argparse.Namespace, records: Iterable[tuple[str, list[Span]]]) -> dict:
     """Write (doc_id, spans) to args.out atomically; print and return a JSON summary."""
-    from tokfilter.labels.spans import write_labels
-
     stats = {"documents": 0, "labelled_documents": 0, "spans": 0, "labelled_chars": 0}
     seen: set[str] = set()
 
@@ -72,8 +81,6 @@ def write_label_records(args: argparse.Namespace, records: Iterable[tuple[str, l
 
 
 def _add_lexicon_options(parser: argparse.ArgumentParser) -> None:
-    from tokfilter.labels.lexicon import MEDICAL_EXCLUDE, MEDICAL_LEXICONS
-
     parser.add_argument("--lexicon", action="append", metavar="SPEC",
                         help=f"term list: NAME in the lexicon dir, a file, or common:N (repeatable; default: "
                              f"{' '.join(MEDICAL_LEXICONS)})")
@@ -86,8 +93,6 @@ def _add_lexicon_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _lexicon_specs(args: argparse.Namespace) -> tuple[list[str], list[str]]:
-    from tokfilter.labels.lexicon import MEDICAL_EXCLUDE, MEDICAL_LEXICONS
-
     lexicons = args.lexicon or list(MEDICAL_LEXICONS)
     exclude = args.exclude if args.exclude is not None else list(MEDICAL_EXCLUDE)
     exclude = [e for e in exclude if e != "none"]
@@ -95,8 +100,6 @@ def _lexicon_specs(args: argparse.Namespace) -> tuple[list[str], list[str]]:
 
 
 def _matcher(args: argparse.Namespace):
-    from tokfilter.labels.lexicon import build_matcher
-
     lexicons, exclude = _lexicon_specs(args)
     return build_matcher(lexicons, exclude, args.lexicon_dir, args.min_chars)
 
@@ -107,8 +110,6 @@ def _check_threshold(value: float) -> None:
 
 
 def run_lexicon(args: argparse.Namespace) -> int:
-    from tokfilter.labels.lexicon import MEDICAL_GROW, MEDICAL_GROW_EXCLUDE, LexiconLabeler, build_matcher
-
     grow_specs = args.grow_lexicon or ([] if args.lexicon else list(MEDICAL_GROW))
     grow_specs = [g for g in grow_specs if g != "none"]
     grow = None
@@ -121,8 +122,6 @@ def run_lexicon(args: argparse.Namespace) -> int:
 
 
 def run_sentence(args: argparse.Namespace) -> int:
-    from tokfilter.labels.coarse import label_sentences
-
     _check_threshold(args.threshold)
     if args.window < 0:
         raise UserError(f"--window must be >= 0, got {args.window}")
@@ -132,8 +131,6 @@ def run_sentence(args: argparse.Namespace) -> int:
 
 
 def run_document(args: argparse.Namespace) -> int:
-    from tokfilter.labels.coarse import label_documents
-
     _check_threshold(args.threshold)
     matcher = _matcher(args) if args.rule == "density" else None
     records = label_documents(read_documents(args), args.rule, args.forget_domain or ["forget"], matcher,
@@ -143,12 +140,6 @@ def run_document(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from tokfilter.labels.benchmark import load_benchmark
-    from tokfilter.labels.metrics import label_metrics
-    from tokfilter.labels.spans import load_labels
-    from tokfilter.tokenizer import load_tokenizer
-    from tokfilter.tokenizer.core import default_tokenizer_spec
-
     predicted = load_labels(args.labels)
     docs = load_benchmark(args.benchmark, args.split)
     tokenizer = load_tokenizer(args.tokenizer or default_tokenizer_spec())
@@ -159,6 +150,33 @@ def run_eval(args: argparse.Namespace) -> int:
     result = {"labels": str(args.labels), "benchmark": str(args.benchmark), "split": args.split,
               "tokenizer": tokenizer.spec, **result}
     print(json.dumps(result, indent=2))
+    return 0
+
+
+def _register_benchmark(subparsers: argparse._SubParsersAction) -> None:
+    """Add `benchmark` under the `tokfilter labels` group."""
+    parser = subparsers.add_parser("benchmark", help="build the exact-span benchmark (spliced forget passages)",
+                                   description=benchmark.__doc__.split("\n\n")[1])
+    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--source", nargs="+", default=["demo"], metavar="SPEC",
+                        help="'demo' (default) or corpus specs tagged forget=PATH retain=PATH general=PATH")
+    parser.add_argument("--splice-fraction", type=float, default=0.4)
+    parser.add_argument("--min-words", type=int, default=30)
+    parser.add_argument("--max-words", type=int, default=150)
+    parser.set_defaults(func=run_benchmark)
+
+
+def run_benchmark(args: argparse.Namespace) -> int:
+    if not 0.0 <= args.splice_fraction <= 1.0:
+        raise UserError(f"--splice-fraction must be in [0, 1], got {args.splice_fraction}")
+    if not 0 < args.min_words <= args.max_words:
+        raise UserError(f"--min-words/--max-words must satisfy 0 < min <= max, got {args.min_words}, {args.max_words}")
+    config = BenchmarkConfig(seed=args.seed, splice_fraction=args.splice_fraction, min_words=args.min_words,
+                             max_words=args.max_words)
+    build_benchmark(args.out, args.seed, args.source, config)
+    manifest = json.loads((Path(args.out) / "manifest.json").read_text())
+    print(json.dumps({"out": str(args.out), "seed": args.seed, "counts": manifest["counts"]}, indent=2))
     return 0
 
 
@@ -198,16 +216,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     document.add_argument("--score", choices=["hard", "density"], default="hard")
     document.set_defaults(func=run_document)
 
-    for name in LABEL_PLUGINS:
-        importlib.import_module(name).register_label(sub)
+    sae_cli.register(sub)
 
     labels = subparsers.add_parser("labels", help="label benchmark and evaluation",
                                    description="Build the exact-span benchmark; score label files against it.")
     labels_sub = labels.add_subparsers(dest="labels_command", metavar="ACTION")
     labels_sub.required = True
-    from tokfilter.labels import benchmark
-
-    benchmark.register(labels_sub)
+    _register_benchmark(labels_sub)
     evaluate = labels_sub.add_parser("eval", help="precision/recall/F1 of a label file against the benchmark",
                                      description="Char- and token-level precision, recall and F1 of LABELS "
                                                  "against the exact spans of a benchmark split (JSON on stdout).")

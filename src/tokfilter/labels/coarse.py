@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 
 from tokfilter.corpus.document import Document
+from tokfilter.labels.lexicon import covered_words, word_bounds
 from tokfilter.labels.spans import Span
 
 # a sentence ends at . ! ? (optionally followed by a closing quote/bracket) before whitespace and a capital/digit
@@ -53,8 +54,6 @@ def sentence_bounds(text: str) -> list[tuple[int, int]]:
 
 def hit_density(text: str, units: Sequence[tuple[int, int]], hits: Sequence[tuple[int, int]]) -> np.ndarray:
     """For each unit [start, end): fraction of its words that overlap a hit (0 for a unit without words)."""
-    from tokfilter.labels.lexicon import covered_words, word_bounds
-
     words = word_bounds(text)
     if not len(units):
         return np.zeros(0, dtype=np.float64)

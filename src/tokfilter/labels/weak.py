@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from tokfilter.corpus.document import Document
+from tokfilter.labels import coarse, lexicon
 from tokfilter.labels.spans import Span
 
 KINDS = ("sentence", "lexicon", "document", "document-density")
@@ -23,8 +24,6 @@ KINDS = ("sentence", "lexicon", "document", "document-density")
 def weak_labels(documents: Iterable[Document], kind: str = "sentence", lexicon_dir: str | Path | None = None,
                 forget_domains: Iterable[str] = ("forget",)) -> dict[str, list[Span]]:
     """Weak char-span labels of `kind` (see KINDS) for every document, with the documented defaults."""
-    from tokfilter.labels import coarse, lexicon
-
     if kind not in KINDS:
         raise ValueError(f"unknown weak labeler {kind!r} (one of {', '.join(KINDS)})")
     if kind == "document":

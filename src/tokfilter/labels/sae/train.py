@@ -1,6 +1,7 @@
 """Train a small sparse autoencoder on cached residual activations (CPU-friendly, seeded).
 
-Used by the SAE labeler when no pretrained SAE is given (`tokfilter label sae --train-sae`). Two recipes:
+Used by the SAE labeler when no pretrained SAE is given (`tokfilter label sae --train-sae`; the labeler's
+settings are `SAETrainOptions`). Two recipes:
 - "topk" (default): keep the k largest pre-activations per token (Gao et al. 2024); no sparsity coefficient to tune,
   so a short CPU run gives a usable dictionary.
 - "standard": ReLU with an L1 penalty weighted by decoder row norms (Anthropic's April 2024 update), l1_coeff ~5.
@@ -14,11 +15,27 @@ the data mean; decoder rows are renormalised to unit norm after each step.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 from tokfilter.errors import UserError
-from tokfilter.labels.sae import SparseAutoencoder
+from tokfilter.labels.sae.model import SparseAutoencoder
+
+
+@dataclass
+class SAETrainOptions:
+    """How to train an SAE when none is given (see `train_sae`)."""
+
+    d_sae: int = 2048
+    architecture: str = "topk"
+    k: int = 32
+    l1_coeff: float = 5.0
+    steps: int = 1000
+    batch_size: int = 512
+    lr: float = 1e-3
+    seed: int = 0
 
 
 def train_sae(acts: np.ndarray, d_sae: int = 2048, architecture: str = "topk", k: int = 32, l1_coeff: float = 5.0,

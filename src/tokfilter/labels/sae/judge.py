@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from tokfilter.errors import UserError
-from tokfilter.labels.sae import ContrastiveSelector, LatentStats
+from tokfilter.labels.sae.select import ContrastiveSelector
+from tokfilter.labels.sae.stats import LatentStats
 
 Judge = Callable[[str], float]
 
