@@ -90,7 +90,8 @@ def register(subparsers) -> None:
 
     p = sub.add_parser("mcq", help="multiple-choice accuracy on MMLU / MedAgents / ARC / generic JSONL files",
                        description="Score a checkpoint on a multiple-choice file or directory; prints one JSON object "
-                                   "{format, n, accuracy, chance, per_subject, groups, skipped}.")
+                                   "{format, prompt, n, accuracy, chance, per_subject, groups, skipped}; the prompts of "
+                                   "mmlu, medagents and arc files are lm-evaluation-harness's (zero-shot).")
     _add_model_args(p)
     p.add_argument("--data", required=True, help="MCQ file or directory (MMLU: a dir of <subject>_<split>.csv)")
     p.add_argument("--format", default="auto", help="mmlu, medagents, arc, jsonl, or auto (default: guess)")

@@ -7,7 +7,9 @@ Formats (`--format`):
                CSV files, or a directory holding `dev/`, `val/`, `test/` subdirectories (the split is chosen with
                `split=`; by default `test`, else `val`, else `dev`).
     medagents  MedAgents-style JSONL (MedQA-USMLE, MedMCQA, MedExQA conversions): `{"question", "options":
-               {"A": ..., "B": ...}, "answer_idx": "B"}`, 3 to 10 options.
+               {"A": ..., "B": ...}, "answer_idx": "B"}`, 3 to 10 options. Letter scoring prompts these as lm-eval's
+               `medqa_4options`, or `medmcqa` when the file name (or the row's `subject`) contains "medmcqa"
+               (`prompts.template_for`).
     arc        the official ARC JSONL: `{"question": {"stem", "choices": [{"text", "label"}]}, "answerKey"}`;
                labels may be A-E or 1-4. Extra fields (e.g. `para`) are ignored.
     jsonl      the generic format of this project, one question per line:
