@@ -36,7 +36,7 @@ def run_mcq(args: argparse.Namespace) -> int:
     model, tokenizer = load_checkpoint(args.model, args.tokenizer, args.device)
     scorer = scorer_for(model, tokenizer, max_batch_tokens=args.batch_tokens)
     result = evaluate_mcq(args.data, fmt, scorer, tokenizer, scoring=args.scoring, limit=args.limit,
-                          split=args.split, progress=not args.no_progress)
+                          split=args.split, progress=not args.no_progress, seed=args.seed)
     return emit_json({"model": str(args.model), **result}, args.out)
 
 
@@ -90,13 +90,17 @@ def register(subparsers) -> None:
 
     p = sub.add_parser("mcq", help="multiple-choice accuracy on MMLU / MedAgents / ARC / generic JSONL files",
                        description="Score a checkpoint on a multiple-choice file or directory; prints one JSON object "
-                                   "{format, n, accuracy, chance, per_subject, groups, skipped}.")
+                                   "{format, prompt, n, accuracy, chance, per_subject, groups, skipped}; the prompts of "
+                                   "mmlu, medagents and arc files are lm-evaluation-harness's (zero-shot).")
     _add_model_args(p)
     p.add_argument("--data", required=True, help="MCQ file or directory (MMLU: a dir of <subject>_<split>.csv)")
     p.add_argument("--format", default="auto", help="mmlu, medagents, arc, jsonl, or auto (default: guess)")
     p.add_argument("--scoring", default="cloze",
                    help="cloze (base models; also reports length-normalised accuracy) or letter (default cloze)")
-    p.add_argument("--limit", type=int, help="score only the first N valid questions")
+    p.add_argument("--limit", type=int,
+                   help="score N questions sampled evenly across subjects with --seed (mmlu, medagents, arc); the "
+                        "first N of a generic jsonl file")
+    p.add_argument("--seed", type=int, default=0, help="seed of the --limit sample (default 0)")
     p.add_argument("--split", help="MMLU: which subdirectory (test, val, dev) when --data holds several")
     p.add_argument("--batch-tokens", type=int, default=8192, help="token budget per forward batch (default 8192)")
     p.set_defaults(func=run_mcq)

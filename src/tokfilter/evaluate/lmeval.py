@@ -12,6 +12,10 @@ or, from Python, import this module (which registers the model) and call lm-eval
 `loglikelihood` and `loglikelihood_rolling` go through the same `LogLikelihoodScorer` as `tokfilter eval mcq`
 (batched, left-truncated to the model's seq_len, end-of-text as the start-of-document token). As in lm-eval's own
 models, trailing whitespace of a context moves to the front of the continuation before both are tokenized.
+`tokfilter eval mcq` builds the same prompts as lm-eval 0.4.13's `mmlu`, `mmlu_continuation`, `medqa_4options`,
+`medmcqa`, `arc_easy` and `arc_challenge` tasks (`prompts`), so on the same questions its `accuracy` equals lm-eval's
+`acc` (and `accuracy_per_char` its `acc_norm`) through this model, request for request
+(tests/evaluate/test_mcq_lmeval_agreement.py); its `accuracy_pmi` is not lm-eval's `acc_mutual_info` (see `mcq`).
 `generate_until` is plain greedy decoding (tokfilter's models are small base models; generation tasks are for
 completeness, not speed). Importing this module without lm-eval installed raises a UserError naming the extra.
 """

@@ -7,7 +7,9 @@ Formats (`--format`):
                CSV files, or a directory holding `dev/`, `val/`, `test/` subdirectories (the split is chosen with
                `split=`; by default `test`, else `val`, else `dev`).
     medagents  MedAgents-style JSONL (MedQA-USMLE, MedMCQA, MedExQA conversions): `{"question", "options":
-               {"A": ..., "B": ...}, "answer_idx": "B"}`, 3 to 10 options.
+               {"A": ..., "B": ...}, "answer_idx": "B"}`, 3 to 10 options. Letter scoring prompts these as lm-eval's
+               `medqa_4options`, or `medmcqa` when the file name (or the row's `subject`) contains "medmcqa"
+               (`prompts.template_for`).
     arc        the official ARC JSONL: `{"question": {"stem", "choices": [{"text", "label"}]}, "answerKey"}`;
                labels may be A-E or 1-4. Extra fields (e.g. `para`) are ignored.
     jsonl      the generic format of this project, one question per line:
@@ -19,6 +21,9 @@ JSONL files may be gzip- or zstd-compressed (`.gz`, `.zst`). Rows that cannot be
 question, fewer than 2 options, a missing option, an answer outside the options) are skipped and counted by reason in
 `MCQReader.skipped`; they never abort a run. The subject of a JSONL row is its `subject` field, else the file's stem.
 
+`--limit N` takes a seeded sample spread evenly over subjects for the standard formats and the first N questions of
+the project's own `jsonl` sets (`MCQReader`, `stratified_sample`).
+
 The paper's subject groups are in `MMLU_GROUPS` (medicine and biology as PAPER.md lists them) built on the standard
 MMLU categorisation `MMLU_CATEGORIES` (Hendrycks et al. 2021, `categories.py`: STEM, humanities, social sciences,
 other); `non_stem` is everything that is not STEM.
@@ -29,9 +34,11 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import json
-from collections import Counter
-from collections.abc import Iterator
+import random
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,17 +113,53 @@ class MCQ:
         return list(LETTERS[: len(self.choices)])
 
 
+def stratified_sample(subjects: Sequence[str], limit: int, seed: int = 0) -> list[int]:
+    """Indices of `limit` items (of all, if fewer), spread evenly over subjects; `subjects[i]` is item i's subject.
+
+    Round-robin over the subjects in a seeded order (the sorted subject names shuffled with `seed`), taking from each
+    subject its items in a seeded order (shuffled with `f"{seed}:{subject}"`, so a subject's order does not depend on
+    which other subjects are present); a subject that runs out drops from the rotation. Returned in selection order;
+    the same subjects and seed always give the same indices (string seeds are hashed with SHA-512 by `random`)."""
+    by_subject: dict[str, list[int]] = defaultdict(list)
+    for i, subject in enumerate(subjects):
+        by_subject[subject].append(i)
+    order = sorted(by_subject)
+    random.Random(seed).shuffle(order)
+    queues = []
+    for subject in order:
+        items = list(by_subject[subject])
+        random.Random(f"{seed}:{subject}").shuffle(items)
+        queues.append(items)
+    chosen: list[int] = []
+    limit = max(0, int(limit))
+    for depth in range(max((len(q) for q in queues), default=0)):
+        for items in queues:
+            if len(chosen) >= limit:
+                return chosen
+            if depth < len(items):
+                chosen.append(items[depth])
+    return chosen
+
+
 @dataclass
 class MCQReader:
     """Iterate over the questions of `path` in `fmt`; `skipped` counts unusable rows by reason (filled while reading).
 
-    `limit` stops after that many valid questions.
+    Without `limit`, every valid question in file order (files sorted by name), streamed. With `limit`:
+
+      - `mmlu`, `medagents`, `arc`: a stratified sample of `limit` valid questions (`stratified_sample` with `seed`:
+        evenly over subjects, seeded order within each), yielded in file order. The files are read twice (the first
+        pass notes each question's subject only), so memory stays small.
+      - `jsonl` (the project's own sets, e.g. the ontology probes, which `tokfilter eval probes build` already writes in
+        a seeded random order): the first `limit` valid questions in file order, whatever `seed`, as before
+        stratification existed, so probe numbers stay comparable.
     """
 
     path: Path
     fmt: str
     split: str | None = None
     limit: int | None = None
+    seed: int = 0
     skipped: Counter = field(default_factory=Counter)
     files: list[Path] = field(default_factory=list)
 
@@ -128,16 +171,20 @@ class MCQReader:
             raise UserError(f"{self.path}: no such file or directory")
         self.files = mmlu_files(self.path, self.split) if self.fmt == "mmlu" else jsonl_files(self.path)
 
-    def __iter__(self) -> Iterator[MCQ]:
-        count = 0
+    def _read(self, skipped: Counter) -> Iterator[MCQ]:
         for path in self.files:
-            rows = read_mmlu_csv(path, self.skipped) if self.fmt == "mmlu" else read_jsonl_mcq(
-                path, self.fmt, self.skipped)
-            for q in rows:
-                if self.limit is not None and count >= self.limit:
-                    return
-                count += 1
-                yield q
+            yield from (read_mmlu_csv(path, skipped) if self.fmt == "mmlu" else read_jsonl_mcq(path, self.fmt, skipped))
+
+    def __iter__(self) -> Iterator[MCQ]:
+        if self.limit is None:
+            yield from self._read(self.skipped)
+        elif self.fmt == "jsonl":
+            yield from itertools.islice(self._read(self.skipped), max(0, self.limit))
+        else:
+            chosen = set(stratified_sample([q.subject for q in self._read(self.skipped)], self.limit, self.seed))
+            for i, q in enumerate(self._read(Counter())):  # second pass: skips were counted in the first
+                if i in chosen:
+                    yield q
 
     def skipped_report(self) -> dict:
         return {"total": sum(self.skipped.values()), "reasons": dict(sorted(self.skipped.items()))}
