@@ -33,8 +33,8 @@ COMMANDS: dict[str, str] = {
     "unlearn": "tokfilter.posthoc.cli",
     "align": "tokfilter.posthoc.cli",
     "generate": "tokfilter.posthoc.cli",
-    "demo": "tokfilter.demo",
-    "run": "tokfilter.demo",
+    "demo": "tokfilter.pipeline.cli",
+    "run": "tokfilter.pipeline.cli",
     "report": "tokfilter.report.cli",
     "view": "tokfilter.report.cli",
 }

@@ -43,3 +43,20 @@ def groups() -> dict[str, list[str]]:
     for document in read_corpus(str(devset_path() / "docs.jsonl")):
         result[document.meta["group"]].append(document.id)
     return result
+
+
+def evaluate_on_devset(classifier_dir: str | Path) -> dict:
+    """Token metrics of a saved classifier on the dev set, at its saved threshold: over all documents and per group.
+
+    Keys: "all" and each group name, each {"precision", "recall", "f1", "auroc", "documents", ...}."""
+    from tokfilter.classify.train import evaluate_classifier  # torch: only when a classifier is evaluated
+
+    documents, labels = load_devset()
+    by_group = groups()
+    out = {"all": evaluate_classifier(classifier_dir, [(doc, labels.get(doc.id, [])) for doc in documents])}
+    for group, ids in by_group.items():
+        members = set(ids)
+        items = [(doc, labels.get(doc.id, [])) for doc in documents if doc.id in members]
+        out[group] = evaluate_classifier(classifier_dir, items)
+    keep = ("precision", "recall", "f1", "auroc", "threshold", "documents")
+    return {name: {k: m[k] for k in keep if k in m} for name, m in out.items()}

@@ -1,6 +1,6 @@
 """The one builder of results.json's `robustness` and `refusal` sections, plus their figures.
 
-`tokfilter run` / `tokfilter demo` (pipeline.Pipeline.robustness / .refusal) choose the models and the texts and
+`tokfilter run` / `tokfilter demo` (pipeline/steps/robustness.py, refusal.py) choose the models and the texts and
 call these builders; the tests call the same builders, so what is tested is what the demo writes.
 
 `robustness_section` is the paper's comparison (PAPER.md, "Robustness"): the unfiltered baseline's held-out forget

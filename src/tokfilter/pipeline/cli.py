@@ -6,7 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from tokfilter.experiment import load_experiment, shipped_experiment
+from tokfilter.errors import UserError
+from tokfilter.pipeline.experiment import load_experiment, shipped_experiment
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,13 +28,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _execute(experiment_path: Path, out: Path, force: bool) -> int:
-    from tokfilter.errors import UserError
-    from tokfilter.pipeline import Pipeline, print_summary
+    from tokfilter.pipeline.results import print_summary
+    from tokfilter.pipeline.run import run_pipeline  # torch
 
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a directory; choose another --out")
     exp = load_experiment(experiment_path)
-    results = Pipeline(exp, out, force=force).run()
+    results = run_pipeline(exp, out, force=force)
     print_summary(results)
     print(json.dumps({"out": str(out), "results": str(out / "results.json"), "report": str(out / "report.html"),
                       "wall_seconds": results["wall_seconds"]}))

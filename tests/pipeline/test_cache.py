@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tokfilter.stages import Stages
+from tokfilter.pipeline.cache import Stages
 
 
 def test_stages_cache_and_invalidate(tmp_path):

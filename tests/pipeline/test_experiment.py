@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tokfilter.errors import UserError
-from tokfilter.experiment import load_experiment, shipped_experiment
+from tokfilter.pipeline.experiment import load_experiment, shipped_experiment
 
 
 @pytest.mark.parametrize("name", ["demo", "demo-quick"])

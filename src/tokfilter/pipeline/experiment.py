@@ -16,6 +16,8 @@ from typing import Any
 from tokfilter.config import from_dict, read_toml, suggest
 from tokfilter.errors import UserError
 from tokfilter.filtering import DOC_AGGREGATES, MODES
+from tokfilter.posthoc.settings import RefusalSettings, RobustnessSettings
+from tokfilter.train.config import TrainConfig, set_value
 
 
 @dataclass
@@ -27,6 +29,9 @@ class DataSection:
     splice_fraction: float = 0.4  # share of retain/general train documents that receive a forget passage
     splice_fraction_retain: float = -1.0  # per-domain override (-1 = splice_fraction); biology mixes medicine more
     splice_fraction_general: float = -1.0
+    valid_frac: float = 0.05  # records without a `split` field: share assigned to valid by a hash of their id
+    test_frac: float = 0.05  # ... and to test (records that have a split keep it)
+    split_seed: int = 0  # seed of that hash (kept apart from `seed`, so a new training seed keeps the held-out set)
 
 
 @dataclass
@@ -42,6 +47,7 @@ class ClassifierSection:
     baselines: list[str] = field(default_factory=lambda: ["forward", "windowed", "document"])
     labels: str = "exact"  # exact (benchmark spans) | lexicon (weak labels, weak-to-strong)
     settings: dict[str, Any] = field(default_factory=dict)  # overrides of the budget's settings (steps, width...)
+    min_f1: float = 0.0  # quality gate: stop before pretraining when the validation F1 is below this (0 = off)
 
 
 @dataclass
@@ -70,26 +76,6 @@ class EvalSection:
 
 
 @dataclass
-class RobustnessSection:
-    enabled: bool = True
-    lrs: list[float] = field(default_factory=lambda: [3e-4, 1e-3])  # attack lrs; 3e-4 won on every demo model
-    max_tokens: int = 60_000
-    rmu_steps: int = 60
-    rmu_lr: float = 0.01
-    rmu_batch_size: int = 16  # windows per RMU step (forget and retain each)
-    rmu_coeffs: list[float] = field(default_factory=lambda: [4.0, 8.0])  # c, in units of the mean activation norm
-    rmu_alphas: list[float] = field(default_factory=lambda: [10.0, 30.0])  # retain weights swept
-
-
-@dataclass
-class RefusalSection:
-    enabled: bool = True
-    n_train: int = 300
-    n_eval: int = 60
-    steps: int = 120
-
-
-@dataclass
 class Experiment:
     name: str = "experiment"
     seed: int = 0
@@ -99,8 +85,8 @@ class Experiment:
     annotate: AnnotateSection = field(default_factory=AnnotateSection)
     pretrain: PretrainSection = field(default_factory=PretrainSection)
     eval: EvalSection = field(default_factory=EvalSection)
-    robustness: RobustnessSection = field(default_factory=RobustnessSection)
-    refusal: RefusalSection = field(default_factory=RefusalSection)
+    robustness: RobustnessSettings = field(default_factory=RobustnessSettings)
+    refusal: RefusalSettings = field(default_factory=RefusalSettings)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -132,13 +118,11 @@ def validate(exp: Experiment, where: str) -> Experiment:
         raise UserError(f"{where}: annotate.workers = {exp.annotate.workers} (expected 0 = one per core, or more)")
     if not exp.pretrain.sizes:
         raise UserError(f"{where}: pretrain.sizes is empty")
-    from tokfilter.model import PRESETS
+    from tokfilter.model import PRESETS  # torch: only when an experiment is validated
 
     for size in [*exp.pretrain.sizes, *exp.pretrain.baseline_sizes]:
         if size not in PRESETS:
             raise UserError(f"{where}: unknown model size {size!r}{suggest(size, list(PRESETS))}")
-    from tokfilter.train.config import TrainConfig, set_value
-
     probe = TrainConfig()
     for key, value in exp.pretrain.train.items():  # check the train overrides now, not after hours of work
         set_value(probe, key, value, where=f"{where}: pretrain.train")
@@ -156,7 +140,7 @@ def load_experiment(path: str | Path, overrides: dict | None = None) -> Experime
 
 def shipped_experiment(name: str) -> Path:
     """Path of an experiment file shipped inside the package (e.g. 'demo', 'demo-quick')."""
-    path = Path(__file__).parent / "experiments" / f"{name}.toml"
+    path = Path(__file__).resolve().parents[1] / "experiments" / f"{name}.toml"
     if not path.is_file():
         raise UserError(f"no shipped experiment named {name!r}")
     return path

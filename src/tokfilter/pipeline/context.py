@@ -1,0 +1,47 @@
+"""What every pipeline step reads: the experiment, the output directory and the results of the steps before it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from tokfilter.pipeline.cache import Stages
+from tokfilter.pipeline.experiment import Experiment
+from tokfilter.tokenizer import Tokenizer, load_tokenizer
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Context:
+    exp: Experiment
+    out: Path
+    stages: Stages
+
+    def result(self, step: str):
+        """The recorded result of an earlier step (run or cached)."""
+        return self.stages.results[step]
+
+    def tokenizer(self) -> Tokenizer:
+        return load_tokenizer(self.result("tokenizer")["spec"])
+
+    def held_out_texts(self, domain: str) -> list[str]:
+        """Clean held-out (test split) texts of one domain: what the domain losses and the attack measure."""
+        path = self.out / "benchmark" / "eval-clean.jsonl"
+        return [r["text"] for r in map(json.loads, path.read_text().splitlines()) if r["domain"] == domain]
+
+    def run_dir(self, name: str) -> Path:
+        return self.out / "runs" / name
+
+    def main_runs(self, runs: list[dict]) -> dict[str, dict]:
+        """The largest size's run of each mode at the first threshold: the models the attacks compare."""
+        size = self.exp.pretrain.sizes[-1]
+        chosen: dict[str, dict] = {}
+        for run in runs:
+            if run["name"].endswith(f"-{size}") and run["mode"] not in chosen:
+                chosen[run["mode"]] = run
+        return chosen

@@ -1,0 +1,76 @@
+"""classifier: the main token classifier into classifier/ and each baseline into baselines/KIND/.
+
+Trained on the benchmark's train split (exact spans, or weak labels with `[classifier] labels`), threshold chosen by
+validation F1, metrics on the test split and on the natural-text dev set (classify/devset: hand-labelled real
+documents, never trained on). `[classifier] min_f1` is a quality gate applied by run.py before pretraining.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict
+
+from tokfilter.classify.devset import evaluate_on_devset
+from tokfilter.classify.train import train_classifiers
+from tokfilter.errors import UserError
+from tokfilter.labels.benchmark import load_benchmark
+from tokfilter.labels.weak import weak_labels
+from tokfilter.pipeline.context import Context, log
+
+NAME = "classifier"
+NEEDS = ["shards"]
+# Validation F1 of the shipped demos' biLM, printed beside a run's own so a user sees a weak classifier early.
+DEMO_REFERENCE_F1 = {"quick": 0.87, "full": 0.90}
+METRIC_KEYS = ("kind", "params", "flops_per_token", "f1", "auroc", "precision", "recall", "threshold", "pr_curve",
+               "score_tokens_per_second", "valid", "test", "document")
+
+
+def config(ctx: Context) -> dict:
+    return {k: v for k, v in asdict(ctx.exp.classifier).items() if k != "min_f1"}  # the gate retrains nothing
+
+
+def _entry(kind: str, metrics: dict) -> dict:
+    return {k: metrics[k] for k in METRIC_KEYS if k in metrics} | {"kind": kind}
+
+
+def run(ctx: Context) -> dict:
+    c, out = ctx.exp.classifier, ctx.out
+    shutil.rmtree(out / "classifier", ignore_errors=True)
+    shutil.rmtree(out / "baselines", ignore_errors=True)
+    split = {name: load_benchmark(out / "benchmark", name) for name in ("train", "valid", "test")}
+    train_items = [(b.document, b.spans) for b in split["train"]]
+    if c.labels == "lexicon":  # weak-to-strong: learn from weak labels, measure against the exact spans
+        weak = weak_labels([doc for doc, _ in train_items], "sentence")
+        train_items = [(doc, weak.get(doc.id, [])) for doc, _ in train_items]
+    kinds = [c.kind, *[k for k in c.baselines if k != c.kind]]
+    out_dirs = {kind: out / ("classifier" if kind == c.kind else f"baselines/{kind}") for kind in kinds}
+    metrics = train_classifiers(kinds, train_items, [(b.document, b.spans) for b in split["valid"]],
+                                ctx.tokenizer(), out / "baselines", budget=c.budget,
+                                test_items=[(b.document, b.spans) for b in split["test"]], seed=ctx.exp.seed,
+                                overrides=dict(c.settings), log=log, out_dirs=out_dirs)
+    baselines = [_entry(kind, metrics[kind]) | {"natural": evaluate_on_devset(out_dirs[kind])}
+                 for kind in kinds[1:] if kind in metrics]
+    return {**_entry(c.kind, metrics[c.kind]), "labels": c.labels,
+            "natural": evaluate_on_devset(out_dirs[c.kind]), "baselines": baselines}
+
+
+def validation_f1(result: dict) -> float | None:
+    valid = result.get("valid")
+    return valid.get("f1") if isinstance(valid, dict) else None
+
+
+def quality_gate(ctx: Context, result: dict) -> None:
+    """Print the validation F1 beside the demo's reference; stop before pretraining when below `min_f1`."""
+    f1 = validation_f1(result)
+    test_f1 = result.get("f1")
+    reference = DEMO_REFERENCE_F1.get(ctx.exp.classifier.budget)
+    shown = f"{f1:.3f}" if f1 is not None else "n/a"
+    log(f"classifier {result.get('kind')}: validation F1 {shown}, test F1 {test_f1:.3f}"
+        + (f" (the demo's {ctx.exp.classifier.budget} biLM: ~{reference:.2f})" if reference else ""))
+    natural = (result.get("natural") or {}).get("all")
+    if natural:
+        log(f"classifier {result.get('kind')}: natural-text dev set F1 {natural['f1']:.3f}")
+    gate = ctx.exp.classifier.min_f1
+    if gate > 0 and (f1 if f1 is not None else test_f1) < gate:
+        raise UserError(f"classifier validation F1 {shown} is below [classifier] min_f1 = {gate}: improve the labels "
+                        "or the classifier budget (or lower min_f1) before pretraining")

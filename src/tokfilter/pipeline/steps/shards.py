@@ -1,0 +1,43 @@
+"""shards: train and held-out token shards, with the exact labels as a `truth` score sidecar.
+
+Train shards hold ~128k tokens each: small enough that annotation spreads over every core. The held-out shards
+carry document-level truth (a forget document's every token is forget) for the own-domain losses.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from tokfilter.corpus import read_corpus
+from tokfilter.labels.benchmark import load_benchmark
+from tokfilter.labels.sidecar import write_label_sidecar
+from tokfilter.pipeline.context import Context
+from tokfilter.shards import ShardSet, write_shards
+
+NAME = "shards"
+NEEDS = ["corpus", "tokenizer"]
+
+
+def config(ctx: Context) -> dict:
+    return {}
+
+
+def run(ctx: Context) -> dict:
+    out = ctx.out
+    tokenizer = ctx.tokenizer()
+    train = load_benchmark(out / "benchmark", "train")
+    shutil.rmtree(out / "shards", ignore_errors=True)
+    shutil.rmtree(out / "eval-shards", ignore_errors=True)
+    write_shards((b.document for b in train), tokenizer, out / "shards", sources=["benchmark/train"],
+                 shard_tokens=1 << 17, workers=1, progress=False)
+    truth = write_label_sidecar(ShardSet(out / "shards"), {b.document.id: b.spans for b in train}, "truth",
+                                progress=False)
+    clean = list(read_corpus(str(out / "benchmark" / "eval-clean.jsonl")))
+    write_shards(iter(clean), tokenizer, out / "eval-shards", sources=["benchmark/eval-clean.jsonl"],
+                 workers=1, progress=False)
+    eval_labels = {doc.id: ([(0, len(doc.text), 1.0)] if doc.domain == "forget" else []) for doc in clean}
+    write_label_sidecar(ShardSet(out / "eval-shards"), eval_labels, "truth", progress=False)
+    train_set, eval_set = ShardSet(out / "shards"), ShardSet(out / "eval-shards")
+    return {"train_tokens": train_set.num_tokens, "train_documents": train_set.num_documents,
+            "eval_tokens": eval_set.num_tokens, "eval_documents": eval_set.num_documents,
+            "truth_forget_frac": truth["labelled_frac"]}
