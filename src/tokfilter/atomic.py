@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from tokfilter.errors import UserError
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -83,3 +85,16 @@ def emit_json(result: dict, out: str | Path | None = None) -> int:
         write_json(out, result)
     print(json.dumps(result))
     return 0
+
+
+def read_json(path: str | Path, what: str = "file") -> Any:
+    """A JSON file's content; a missing or malformed file is a one-line UserError naming `what` it should hold."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: not found (expected the {what})")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}: malformed JSON ({err.msg}; expected the {what})") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text (expected the {what})") from None

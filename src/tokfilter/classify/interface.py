@@ -19,7 +19,6 @@ Directory (written atomically file by file, config.json last):
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -28,7 +27,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from tokfilter.atomic import atomic_path, write_json
+from tokfilter.atomic import atomic_path, read_json, write_json
 from tokfilter.errors import UserError
 from tokfilter.tokenizer import load_tokenizer
 
@@ -84,17 +83,13 @@ def save_classifier(out_dir: str | Path, kind: str, tokenizer, tensors: dict[str
     return out
 
 
-def read_config(directory: str | Path) -> dict:
+def read_classifier_config(directory: str | Path) -> dict:
+    """A classifier directory's config.json, checked to be a tokfilter classifier of a known kind."""
     directory = Path(directory)
     path = directory / "config.json"
     if not directory.is_dir():
         raise UserError(f"{directory}: classifier directory not found")
-    if not path.is_file():
-        raise UserError(f"{path}: not found (not a classifier directory)")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise UserError(f"{path}: malformed JSON ({err.msg})") from None
+    config = read_json(path, "config of a classifier directory")
     if config.get("format") != FORMAT:
         raise UserError(f"{path}: not a tokfilter classifier (format {config.get('format')!r})")
     if config.get("kind") not in KINDS:
@@ -104,7 +99,7 @@ def read_config(directory: str | Path) -> dict:
 
 def load_tokenizer_copy(directory: str | Path, config: dict | None = None):
     """The tokenizer stored with a classifier; its hash must be the one recorded in config.json."""
-    config = config or read_config(directory)
+    config = config or read_classifier_config(directory)
     spec = config["tokenizer"]["spec"] if config["tokenizer"]["kind"] == "tiktoken" and not config.get(
         "tokenizer_file") else config["tokenizer_file"]
     tokenizer = load_tokenizer(spec, base_dir=directory)

@@ -14,7 +14,7 @@ from pathlib import Path
 from tokfilter.classify.baselines import DocumentClassifier, WindowedLogOdds
 from tokfilter.classify.bilm import BiLMClassifier
 from tokfilter.classify.encoder import EncoderClassifier
-from tokfilter.classify.interface import KINDS, TokenClassifier, load_tensors, read_config
+from tokfilter.classify.interface import KINDS, TokenClassifier, load_tensors, read_classifier_config
 
 # kind (config.json "kind") -> class; "forward" is the biLM with the forward LM only
 CLASSIFIERS: dict[str, type] = {
@@ -29,7 +29,7 @@ assert set(CLASSIFIERS) == set(KINDS)
 
 def load_classifier(directory: str | Path) -> TokenClassifier:
     """Load any classifier directory written by `save_classifier` (see `classify.train` for the kinds)."""
-    config = read_config(directory)
+    config = read_classifier_config(directory)
     tensors = load_tensors(directory)
     clf = CLASSIFIERS[config["kind"]].from_saved(directory, config, tensors)
     clf.threshold = float(config.get("threshold", 0.5))

@@ -36,7 +36,7 @@ from tokfilter.classify.interface import (
     KINDS,
     check_tokenizer,
     load_tokenizer_copy,
-    read_config,
+    read_classifier_config,
     save_classifier,
 )
 from tokfilter.classify.metrics import best_threshold, pr_curve_png, token_metrics
@@ -295,7 +295,7 @@ def evaluate_classifier(directory: str | Path, items: Sequence, threshold: float
     """Metrics of a saved classifier on labelled items, tokenized with the classifier's own tokenizer copy.
 
     The threshold is the saved one, or `threshold`, or (with `valid_items`) the F1-maximising one on those."""
-    config = read_config(directory)
+    config = read_classifier_config(directory)
     tokenizer = load_tokenizer_copy(directory, config)
     clf = load_classifier(directory)
     check_tokenizer(clf, tokenizer.hash, f"{directory}/{config['tokenizer_file']}")

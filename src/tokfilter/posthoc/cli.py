@@ -11,9 +11,8 @@ refusal, generate, judge}; see their docstrings for the procedures. Flag default
 from __future__ import annotations
 
 import argparse
-import json
 
-from tokfilter.atomic import write_json
+from tokfilter.atomic import emit_json
 from tokfilter.errors import UserError
 from tokfilter.posthoc.chat import default_qa_path, read_qa_pairs
 from tokfilter.posthoc.judge import DEFAULT_KEY_ENV, OpenAIJudge
@@ -51,13 +50,6 @@ def _csv(values) -> str:
     return ",".join(f"{v:g}" for v in values)
 
 
-def _emit(result: dict, out: str | None) -> int:
-    if out:
-        write_json(out, result)
-    print(json.dumps(result))
-    return 0
-
-
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, ...")
@@ -80,9 +72,9 @@ def _judge(args: argparse.Namespace) -> OpenAIJudge | None:
 
 
 def _check_same_tokenizer(model: str, baseline: str) -> None:
-    from tokfilter.train.checkpoint import read_config
+    from tokfilter.train.checkpoint import read_checkpoint_config
 
-    a, b = (read_config(p).get("tokenizer") or {} for p in (model, baseline))
+    a, b = (read_checkpoint_config(p).get("tokenizer") or {} for p in (model, baseline))
     if a.get("hash") != b.get("hash"):
         raise UserError(f"{baseline}: baseline uses another tokenizer than {model}; losses are not comparable")
 
@@ -104,7 +96,7 @@ def run_attack(args: argparse.Namespace) -> int:
         baseline = baseline_loss_of(args.baseline, held, args.eval_tokens, args.device)
     result = finetune_attack(args.model, train, held, baseline, lrs, args.tokens, args.batch_size, args.seed,
                              args.eval_tokens, args.device, progress=not args.no_progress)
-    return _emit({"model": str(args.model), **result}, args.json_out)
+    return emit_json({"model": str(args.model), **result}, args.json_out)
 
 
 def run_unlearn(args: argparse.Namespace) -> int:
@@ -130,7 +122,7 @@ def run_unlearn(args: argparse.Namespace) -> int:
         report["attack"] = finetune_attack(args.out, forget, forget_eval, report["before"]["forget"],
                                            _floats(args.lrs, "--lrs"), args.tokens, seed=args.seed,
                                            device=args.device, progress=not args.no_progress)
-    return _emit(report, args.json_out)
+    return emit_json(report, args.json_out)
 
 
 def run_align(args: argparse.Namespace) -> int:
@@ -143,7 +135,7 @@ def run_align(args: argparse.Namespace) -> int:
                                     questions_path=args.questions, general_path=args.general,
                                     max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                                     judge=_judge(args), device=args.device, progress=not args.no_progress)
-    return _emit(result, args.json_out)
+    return emit_json(result, args.json_out)
 
 
 def run_generate(args: argparse.Namespace) -> int:
@@ -159,7 +151,7 @@ def run_generate(args: argparse.Namespace) -> int:
     result = freeform_eval(model, tokenizer, pairs, n=args.n, max_new_tokens=args.max_new_tokens,
                            temperature=args.temperature, seed=args.seed, judge=_judge(args),
                            progress=not args.no_progress)
-    return _emit({"model": str(args.model), **result}, args.json_out)
+    return emit_json({"model": str(args.model), **result}, args.json_out)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -54,7 +54,7 @@ from tokfilter.posthoc.settings import (
     SFT_LR,
     TEMPERATURE,
 )
-from tokfilter.train.checkpoint import read_config, save_checkpoint
+from tokfilter.train.checkpoint import read_checkpoint_config, save_checkpoint
 from tokfilter.train.optim import finetune_step, make_optimizer
 
 REFUSAL_TEMPLATES = (
@@ -144,7 +144,7 @@ def refusal_train_and_eval(model_dir: str | Path, out_dir: str | Path | None,
     torch.manual_seed(seed)
     losses = sft(model, tokenizer, train, steps, lr, batch_size, seed, progress)
     if out_dir is not None:
-        save_checkpoint(out_dir, model, train_config=read_config(model_dir).get("train"), tokenizer=tokenizer)
+        save_checkpoint(out_dir, model, train_config=read_checkpoint_config(model_dir).get("train"), tokenizer=tokenizer)
     forget_answers = answer_questions(model, tokenizer, q_test, max_new_tokens, temperature, seed, progress)
     general_answers = answer_questions(model, tokenizer, [e.prompt for e in g_test], max_new_tokens, temperature,
                                        seed + 1, progress)

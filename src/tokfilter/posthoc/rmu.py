@@ -46,7 +46,7 @@ from tokfilter.posthoc.settings import (
     ROBUSTNESS_DEFAULTS,
 )
 from tokfilter.posthoc.texts import TokenStreamSampler, as_texts, token_stream
-from tokfilter.train.checkpoint import read_config, save_checkpoint
+from tokfilter.train.checkpoint import read_checkpoint_config, save_checkpoint
 from tokfilter.train.optim import BETAS
 
 
@@ -187,7 +187,7 @@ def rmu_unlearn(model_dir: str | Path, forget_docs, retain_docs, out_dir: str | 
         sweep.append(entry)
         if _better(entry, best, max_retain_increase):
             best, best_model = entry, model
-    cfg = read_config(model_dir)
+    cfg = read_checkpoint_config(model_dir)
     save_checkpoint(out_dir, best_model, train_config=cfg.get("train"), tokenizer=tokenizer)
     report = {"method": "rmu", "base_model": str(model_dir), "out": str(out_dir), "layer": layer,
               "updated_blocks": list(range(max(layer - 2, 0), layer + 1)), "c_scale": c_scale,

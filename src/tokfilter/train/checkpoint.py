@@ -24,6 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from tokfilter import __version__
+from tokfilter.atomic import read_json
 from tokfilter.errors import UserError
 from tokfilter.model import GPT, GPTConfig
 
@@ -95,21 +96,18 @@ def resolve(path: str | Path) -> Path:
     return path
 
 
-def read_config(path: str | Path) -> dict:
+def read_checkpoint_config(path: str | Path) -> dict:
+    """A checkpoint's (or run directory's) config.json."""
     path = resolve(path)
-    config_path = path / "config.json"
-    if not config_path.is_file():
+    if not (path / "config.json").is_file():
         raise UserError(f"{path}: not a checkpoint directory (no config.json)")
-    try:
-        return json.loads(config_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise UserError(f"{config_path}: corrupt checkpoint config ({err})") from None
+    return read_json(path / "config.json", "checkpoint config")
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu"):
     """(GPT in eval mode, Tokenizer or None) from a checkpoint directory (or a run directory)."""
     path = resolve(path)
-    config = read_config(path)
+    config = read_checkpoint_config(path)
     model = GPT(GPTConfig.from_dict(config["model"]))
     weights_path = path / "model.safetensors"
     if not weights_path.is_file():
