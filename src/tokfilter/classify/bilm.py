@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,7 @@ import torch.nn.functional as F
 
 from tokfilter.classify.data import TokenDoc, TokenWindowSampler, pad_rows, window_plan
 from tokfilter.classify.interface import check_ids
+from tokfilter.config import from_dict
 from tokfilter.filtering import IGNORE_INDEX
 from tokfilter.model import GPT, GPTConfig
 from tokfilter.train.optim import lr_factor
@@ -70,9 +71,9 @@ class BiLMConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> BiLMConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+    def from_dict(cls, d: dict, where: str = "biLM config") -> BiLMConfig:
+        """From a saved classifier's config; an unknown key or a wrong type is a UserError."""
+        return from_dict(cls, d, where)
 
 
 def reverse_valid(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -19,7 +19,9 @@ import json
 from pathlib import Path
 
 from tokfilter.classify.data import is_benchmark_dir, load_labeled
+from tokfilter.classify.settings import budget_settings
 from tokfilter.classify.train import evaluate_classifier, train_classifier
+from tokfilter.config import parse_override
 from tokfilter.errors import UserError
 from tokfilter.tokenizer import load_tokenizer
 from tokfilter.tokenizer.core import default_tokenizer_spec
@@ -60,16 +62,8 @@ def register(subparsers) -> None:
 
 
 def _parse_sets(pairs: list[str]) -> dict:
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise UserError(f"--set {pair!r}: expected KEY=VALUE")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
+    """`--set KEY=VALUE` pairs (TOML values) as a dict; checked against ClassifierSettings by budget_settings."""
+    return dict(parse_override(pair) for pair in pairs)
 
 
 def _holdout(items: list, fraction: float = 0.05) -> tuple[list, list]:
@@ -84,6 +78,8 @@ def _holdout(items: list, fraction: float = 0.05) -> tuple[list, list]:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    overrides = _parse_sets(args.set)
+    budget_settings(args.budget, overrides)  # a typo in --set fails now, not after the data is read
     tokenizer = load_tokenizer(args.tokenizer or default_tokenizer_spec())
     test = None
     if is_benchmark_dir(args.data):
@@ -101,7 +97,7 @@ def run_train(args: argparse.Namespace) -> int:
     if valid is None:
         train, valid = _holdout(train)
     metrics = train_classifier(args.kind, train, valid, tokenizer, args.out, args.budget, test_items=test,
-                               seed=args.seed, overrides=_parse_sets(args.set))
+                               seed=args.seed, overrides=overrides)
     summary = {k: metrics[k] for k in SUMMARY_KEYS}
     summary.update({"split": metrics["split"], "out": str(args.out), "seconds": metrics["seconds"]})
     print(json.dumps(summary))

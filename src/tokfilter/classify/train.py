@@ -41,38 +41,12 @@ from tokfilter.classify.interface import (
 )
 from tokfilter.classify.metrics import best_threshold, pr_curve_png, token_metrics
 from tokfilter.classify.registry import load_classifier
+from tokfilter.classify.settings import BUDGETS, ClassifierSettings, budget_settings  # noqa: F401
 from tokfilter.errors import UserError
-
-# Measured on the demo exact-span benchmark, test split (docs/benchmarks.md "classifier_f1"): quick -> biLM F1 0.899
-# (forward-only 0.850, windowed 0.867); full -> biLM F1 0.910 (forward-only 0.871).
-BUDGETS: dict[str, dict] = {
-    "quick": {"d_model": 96, "n_layer": 2, "n_head": 4, "seq_len": 128, "batch_size": 32,
-              "pretrain_steps": 30, "finetune_steps": 150, "lr": 3e-3, "finetune_lr": 1e-3, "lm_weight": 0.0,
-              "head": "conv", "head_hidden": 32, "conv_kernel": 7, "layers": [1, 2], "encoder_steps": 0,
-              "doc_label": "domain", "doc_fraction": 0.5},
-    "full": {"d_model": 96, "n_layer": 2, "n_head": 4, "seq_len": 128, "batch_size": 32,
-             "pretrain_steps": 50, "finetune_steps": 200, "lr": 3e-3, "finetune_lr": 1e-3, "lm_weight": 0.0,
-             "head": "conv", "head_hidden": 64, "conv_kernel": 9, "layers": [1, 2], "encoder_steps": 300,
-             "doc_label": "domain", "doc_fraction": 0.5},
-}
 
 
 def _log_default(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def budget_settings(budget: str | dict, overrides: dict | None = None) -> dict:
-    if isinstance(budget, dict):
-        settings, overrides = dict(BUDGETS["quick"]), {**budget, **(overrides or {})}
-    elif budget in BUDGETS:
-        settings = dict(BUDGETS[budget])
-    else:
-        raise UserError(f"unknown classifier budget {budget!r} (expected {' or '.join(BUDGETS)})")
-    for key, value in (overrides or {}).items():
-        if key not in settings:
-            raise UserError(f"unknown classifier setting {key!r} (known: {', '.join(sorted(settings))})")
-        settings[key] = value
-    return settings
 
 
 def as_items(items: Sequence) -> list:

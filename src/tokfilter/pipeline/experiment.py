@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tokfilter.classify.settings import budget_settings
 from tokfilter.config import from_dict, read_toml, suggest
 from tokfilter.errors import UserError
 from tokfilter.filtering import DOC_AGGREGATES, MODES
@@ -114,6 +115,7 @@ def validate(exp: Experiment, where: str) -> Experiment:
         for value in values:
             if not 0.0 <= value <= 1.0:
                 raise UserError(f"{where}: pretrain.{key} has {value}, outside [0, 1]")
+    budget_settings(exp.classifier.budget, dict(exp.classifier.settings))  # [classifier.settings], checked now
     if exp.annotate.workers < 0:
         raise UserError(f"{where}: annotate.workers = {exp.annotate.workers} (expected 0 = one per core, or more)")
     if not exp.pretrain.sizes:
