@@ -1,25 +1,18 @@
 """Fixtures for the annotate tests: small real shards from the embedded demo corpus and a stand-in classifier.
 
-The helper module (annotate_helpers.py: stand-in classifier, shard builder) is made importable here and in child
-processes (spawned pool workers, Ray workers, CLI subprocesses) through PYTHONPATH; annotate() reaches the stand-in
-classifier with `loader=annotate_helpers.LOADER`.
+The stand-in classifier and shard builder live in `tokfilter.testing`, importable in child processes (spawned pool
+workers, Ray workers, CLI subprocesses) with no path set-up; annotate() reaches the stand-in with
+`loader=tokfilter.testing.LOADER`.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import pytest
 
 from tokfilter.tokenizer import load_tokenizer
 from tokfilter.tokenizer.core import default_tokenizer_spec
-
-HERE = str(Path(__file__).resolve().parent)
-if HERE not in sys.path:
-    sys.path.insert(0, HERE)
-os.environ["PYTHONPATH"] = os.pathsep.join([HERE, *filter(None, [os.environ.get("PYTHONPATH")])])
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +22,7 @@ def tokenizer():
 
 @pytest.fixture(scope="session")
 def classifier_dir(tmp_path_factory, tokenizer):
-    from annotate_helpers import make_standin
+    from tokfilter.testing import make_standin
 
     return make_standin(tmp_path_factory.mktemp("clf") / "standin", tokenizer)
 
@@ -56,7 +49,7 @@ def bilm_classifier(tmp_path_factory, tokenizer) -> Path:
 @pytest.fixture(scope="session")
 def source_shards(tmp_path_factory) -> Path:
     """A read-only-by-convention shard directory; tests copy it before writing scores (see `fresh_shards`)."""
-    from annotate_helpers import build_shards
+    from tokfilter.testing import build_shards
 
     directory = tmp_path_factory.mktemp("src") / "shards"
     build_shards(directory)

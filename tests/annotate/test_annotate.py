@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from annotate_helpers import LOADER, load_classifier
 
 from tokfilter.annotate import annotate
 from tokfilter.annotate.score import marker_path, sha256_file
 from tokfilter.cli import main
 from tokfilter.shards import ShardSet
+from tokfilter.testing import LOADER, load_classifier
 
 
 def score_bytes(directory: Path, name: str = "forget") -> dict[str, bytes]:

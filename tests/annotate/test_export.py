@@ -9,12 +9,12 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from annotate_helpers import LOADER
 
 from tokfilter.annotate import annotate
 from tokfilter.annotate.export import FilteredTokenDataset, export
 from tokfilter.cli import main
 from tokfilter.shards import ShardSet
+from tokfilter.testing import LOADER
 
 THRESHOLD = 0.5
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from annotate_helpers import LOADER
 
 from tokfilter.annotate import annotate
 from tokfilter.annotate.score import DEFAULT_LOADER
+from tokfilter.testing import LOADER
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'tokfilter[ray]')")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +11,7 @@ import pytest
 
 from tokfilter.cli import main
 from tokfilter.shards import ShardSet
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "annotate"))
-from annotate_helpers import LOADER, build_shards, make_standin  # noqa: E402
+from tokfilter.testing import LOADER, build_shards, make_standin
 
 
 @pytest.fixture(scope="module")

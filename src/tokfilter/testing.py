@@ -1,4 +1,8 @@
-"""Test helpers for annotate/export/view: a small real token classifier and small real shards.
+"""Stand-ins for testing the scoring plumbing (annotate, export, the viewer): a small random-weight token classifier
+and small real shards. Not a classifier to use: it checks plumbing, determinism and resumability, not accuracy.
+
+It ships inside the package so that worker processes (spawned pools, Ray workers, CLI subprocesses) can import it by
+its loader string `tokfilter.testing:load_classifier` with no path set-up.
 
 The stand-in classifier implements the `tokfilter.classify` interface (kind, tokenizer_hash, params,
 flops_per_token, score_tokens, score_batch).
@@ -32,7 +36,7 @@ from tokfilter.shards import ShardSet, write_shards, writer
 from tokfilter.tokenizer import load_tokenizer
 from tokfilter.tokenizer.core import default_tokenizer_spec
 
-LOADER = "annotate_helpers:load_classifier"
+LOADER = "tokfilter.testing:load_classifier"
 
 
 class StandinBiLM:
