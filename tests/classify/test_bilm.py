@@ -104,7 +104,8 @@ def test_scores_do_not_depend_on_batch_grouping():
     together = B.score_docs(model, docs)
     alone = [B.score_docs(model, [d])[0] for d in docs]
     reversed_order = B.score_docs(model, docs[::-1])[::-1]
-    for a, b, c, d in zip(together, alone, reversed_order, docs):
+    assert len(together) == len(alone) == len(reversed_order) == len(docs) == 17
+    for a, b, c, d in zip(together, alone, reversed_order, docs, strict=True):
         assert a.shape == (len(d),) and a.dtype == np.float32
         assert np.array_equal(a, b) and np.array_equal(a, c)
 
@@ -120,7 +121,8 @@ def test_classifier_scores_on_the_device_it_is_moved_to(device):
     clf = B.BiLMClassifier(tiny(), tokenizer_hash="h").to(device)
     assert next(clf.model.parameters()).device.type == device
     scores = clf.score_batch(docs)
-    for a, b in zip(scores, reference):
+    assert len(scores) == len(reference) == len(docs) > 0
+    for a, b in zip(scores, reference, strict=True):
         assert a.dtype == np.float32 and a.shape == b.shape
         assert np.allclose(a, b, atol=0 if device == "cpu" else 2e-2)
     assert all(t.device.type == "cpu" for t in clf.tensors().values())

@@ -20,7 +20,8 @@ def test_encoder_round_trip(small_bench, tokenizer, tiny_budget, tmp_path):
     assert clf.kind == "encoder" and clf.tokenizer_hash == tokenizer.hash
     docs = tokenize_labeled([(b.document, b.spans) for b in small_bench["test"][:3]], tokenizer)
     batch = clf.score_batch([d.ids for d in docs])
-    for d, scores in zip(docs, batch):
+    assert len(docs) == 3 and len(batch) == len(docs)
+    for d, scores in zip(docs, batch, strict=True):
         assert scores.shape == d.ids.shape and scores.dtype == np.float32
         assert np.array_equal(scores, clf.score_tokens(d.ids))
 

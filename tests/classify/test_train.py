@@ -66,7 +66,9 @@ def test_document_classifier_gives_each_document_one_score(trained, small_bench,
     out, _ = trained
     clf = load_classifier(out / "document")
     docs = tokenize_labeled([(b.document, b.spans) for b in small_bench["test"][:4]], tokenizer)
-    for scores in clf.score_batch([d.ids for d in docs]):
+    batch = clf.score_batch([d.ids for d in docs])
+    assert len(docs) == 4 and len(batch) == len(docs)
+    for scores in batch:
         assert np.all(scores == scores[0])
 
 

@@ -131,7 +131,8 @@ def test_shard_round_trip(tokenizers, texts, shard_tokens):
         for i in range(shards.num_shards):
             tokens = shards.tokens(i)
             assert tokens.dtype == tok.id_dtype
-            for (a, b), meta in zip(shards.documents(i), shards.doc_meta(i)):
+            assert len(shards.documents(i)) == len(shards.doc_meta(i)) > 0
+            for (a, b), meta in zip(shards.documents(i), shards.doc_meta(i), strict=True):
                 assert int(tokens[b]) == shards.eot_id
                 got.append((meta["id"], tok.decode(tokens[a:b])))
         assert got == [(d.id, d.text) for d in docs]

@@ -68,7 +68,7 @@ def test_sae_labeler_end_to_end_on_tiny_model(tiny_model, demo_texts):
     assert len(labeler.mean) == len(labeler.std) == len(labeler.latents)
     docs = demo_texts["label"]
     labels = dict(label_documents(labeler, docs, batch_docs=4))
-    assert list(labels) == [d.id for d in docs]
+    assert docs and list(labels) == [d.id for d in docs]
     labelled = {"forget": 0, "general": 0}
     total = sum(len(d.text) for d in docs)
     for doc in docs:
