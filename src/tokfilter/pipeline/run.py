@@ -1,7 +1,8 @@
 """The order of the pipeline's steps, written once, and the loop that runs them with caching.
 
-    corpus -> tokenizer -> shards -> classifier (quality gate) -> annotate -> pretrain (one step per run)
-    -> mcq (one per run) -> slowdown -> robustness -> refusal -> results.json -> report
+    plan (every stage's data needs checked) -> corpus -> tokenizer -> shards -> classifier (quality gate)
+    -> annotate -> pretrain (one step per run) -> mcq (one per run) -> slowdown -> robustness -> refusal
+    -> results.json -> report
 
 Each step is cached under a hash of its config and its inputs' keys (cache.py), so a rerun with nothing changed takes
 seconds and changing one setting recomputes only what depends on it. Output layout (a contract): results.json,
@@ -18,6 +19,7 @@ from tokfilter.atomic import write_json
 from tokfilter.pipeline.cache import Stages
 from tokfilter.pipeline.context import Context
 from tokfilter.pipeline.experiment import Experiment
+from tokfilter.pipeline.plan import make_plan
 from tokfilter.pipeline.results import build_results
 from tokfilter.pipeline.steps import (
     annotate,
@@ -40,6 +42,8 @@ def run_pipeline(exp: Experiment, out: str | Path, force: bool = False,
                  estimates: dict[str, float] | None = None) -> dict:
     """Run every step of `exp` into `out`; returns results.json's content (also written there)."""
     started = time.time()
+    plan = make_plan(exp)
+    plan.check()  # every stage's data needs, before the first step writes anything
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     stages = Stages(out, [step.NAME for step in STEPS], estimates=estimates, force=force)
@@ -61,8 +65,12 @@ def run_pipeline(exp: Experiment, out: str | Path, force: bool = False,
     run_keys = [f"pretrain:{run['name']}" for run in runs]
     sections = {}
     for step, enabled in ((slowdown, True), (robustness, exp.robustness.enabled), (refusal, exp.refusal.enabled)):
-        sections[step.NAME] = (stages.run(step.NAME, step.config(ctx), run_keys,
-                                          lambda step=step: step.run(ctx, runs)) if enabled else {})
+        if step.NAME in plan.skipped:  # optional and not supported by the data: the reason goes to results.json
+            sections[step.NAME] = {"skipped": plan.skipped[step.NAME]}
+        elif enabled:
+            sections[step.NAME] = stages.run(step.NAME, step.config(ctx), run_keys, lambda step=step: step.run(ctx, runs))
+        else:
+            sections[step.NAME] = {}
 
     results = build_results(exp, started, ctx.result("classifier"), runs, sections["slowdown"],
                             sections["robustness"], sections["refusal"],

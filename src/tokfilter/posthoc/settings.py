@@ -43,6 +43,7 @@ class RobustnessSettings:
     rmu_batch_size: int = 16  # windows per RMU step (forget and retain each)
     rmu_coeffs: list[float] = field(default_factory=lambda: [4.0, 8.0])  # c, in units of the mean activation norm
     rmu_alphas: list[float] = field(default_factory=lambda: [10.0, 30.0])  # retain weights swept
+    optional: bool = False  # true: skip (reason recorded) when the data cannot support it, instead of failing
 
 
 @dataclass
@@ -53,6 +54,7 @@ class RefusalSettings:
     n_train: int = 300  # training examples of each kind (medical refusals, general answers)
     n_eval: int = 60  # held-out prompts of each kind
     steps: int = 120  # SFT steps
+    optional: bool = False  # true: skip (reason recorded) when the data cannot support it, instead of failing
 
 
 ROBUSTNESS_DEFAULTS = RobustnessSettings()

@@ -18,6 +18,7 @@ from tokfilter.corpus import prepare_corpus
 from tokfilter.errors import UserError
 from tokfilter.labels.benchmark import BenchmarkConfig, benchmark_counts, make_benchmark, write_benchmark
 from tokfilter.pipeline.context import Context, log
+from tokfilter.pipeline.experiment import Experiment
 
 NAME = "corpus"
 NEEDS: list[str] = []
@@ -45,9 +46,9 @@ def cap(documents: list, per_domain: int, seed: int) -> list:
     return sorted(kept, key=lambda d: _stable_order(d.id, seed))
 
 
-def read_documents(ctx: Context) -> tuple[list, dict]:
+def read_documents(exp: Experiment) -> tuple[list, dict]:
     """The experiment's documents (ids unique, every record with a split) and the corpus report."""
-    d = ctx.exp.data
+    d = exp.data
     documents, report = prepare_corpus(d.corpus, d.valid_frac, d.test_frac, seed=d.split_seed)
     for doc in documents:
         if doc.domain not in DOMAINS:
@@ -56,9 +57,9 @@ def read_documents(ctx: Context) -> tuple[list, dict]:
     return documents, report.as_dict() | {"summary": report.summary()}
 
 
-def split_documents(ctx: Context, documents: list) -> dict[str, list]:
-    """{train, valid, test} after the per-domain caps of `[data]`."""
-    d, seed = ctx.exp.data, ctx.exp.seed
+def split_documents(exp: Experiment, documents: list) -> dict[str, list]:
+    """{train, valid, test, eval} after the per-domain caps of `[data]` (eval: test documents for the losses)."""
+    d, seed = exp.data, exp.seed
     by_split = {name: [doc for doc in documents if doc.meta.get("split", "train") == name]
                 for name in ("train", "valid", "test")}
     if not by_split["valid"] and not by_split["test"]:
@@ -72,9 +73,9 @@ def split_documents(ctx: Context, documents: list) -> dict[str, list]:
 
 def run(ctx: Context) -> dict:
     d = ctx.exp.data
-    documents, report = read_documents(ctx)
+    documents, report = read_documents(ctx.exp)
     log(f"corpus: {report['summary']}")
-    parts = split_documents(ctx, documents)
+    parts = split_documents(ctx.exp, documents)
     config = BenchmarkConfig(seed=ctx.exp.seed, splice_fraction=d.splice_fraction)
     for field_name in ("splice_fraction_retain", "splice_fraction_general"):
         value = getattr(d, field_name)

@@ -46,11 +46,17 @@ def plan(exp: Experiment) -> list[dict]:
     return runs
 
 
+def base_train_config(exp: Experiment) -> TrainConfig:
+    """The `tokfilter train` config every run starts from: defaults plus `[pretrain.train]`."""
+    config = TrainConfig()
+    for key, value in exp.pretrain.train.items():
+        set_value(config, key, value, where="pretrain.train")
+    return config
+
+
 def train_config(ctx: Context, run: dict) -> TrainConfig:
     p = ctx.exp.pretrain
-    config = TrainConfig()
-    for key, value in p.train.items():
-        set_value(config, key, value, where="pretrain.train")
+    config = base_train_config(ctx.exp)
     config.model.preset = run["size"]
     config.data.shards = str(ctx.out / "shards")
     config.eval.shards = str(ctx.out / "eval-shards")

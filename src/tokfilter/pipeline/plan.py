@@ -1,0 +1,254 @@
+"""The plan of an experiment, checked before any expensive step: what data each stage gets, what each run costs.
+
+`make_plan(exp)` reads the corpus exactly as the corpus step will (ids made unique, splits assigned, per-domain caps,
+the same in-memory benchmark), counts documents and tokens per domain and split, lists the runs with their budgets
+in effective tokens and optimizer steps, and checks every stage's data needs:
+
+    classifier   train documents of the forget domain and of retain/general; valid and test documents to pick the
+                 threshold and to measure it
+    evaluation   held-out (test split) documents of every domain, for the domain losses
+    robustness   whole forget documents in the valid split (the attack's and RMU's training text) and retain
+                 documents there (RMU's retain term); held-out forget documents (what the attack measures)
+    refusal      the instruction data shipped with the package (posthoc/data) holds enough examples
+
+A need that is not met is a problem: `tokfilter run` stops before its first step with one line that names the
+setting or data that fixes it. A stage whose experiment section says `optional = true` is skipped instead, with the
+reason recorded in results.json. `tokfilter run EXPERIMENT.toml --plan` prints the plan, with a wall-time estimate
+from per-step times measured on this machine (a few real training steps of each model size), and trains nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+from tokfilter.errors import UserError
+from tokfilter.labels.benchmark import BenchmarkConfig, make_benchmark
+from tokfilter.pipeline.experiment import Experiment
+from tokfilter.pipeline.steps import corpus, pretrain
+from tokfilter.tokenizer import Tokenizer, load_tokenizer
+from tokfilter.tokenizer.core import default_tokenizer_spec
+
+MIN_TRAIN_DOCS = 20  # per forget domain and per retain+general, for a classifier worth training
+MIN_ATTACK_DOCS = 2  # whole forget documents in the valid split for the attack / RMU text
+SAMPLE_DOCS = 2000  # documents per (split, domain) tokenized to estimate tokens per character
+PROBE_MAX_PARAMS = 30_000_000  # larger models are not timed on this machine (estimate from FLOPs instead)
+
+
+@dataclass
+class Plan:
+    experiment: str
+    corpus: dict  # the corpus report (documents read, ids assigned, duplicates, splits assigned)
+    counts: dict  # {split: {domain: {"documents": n, "tokens": n}}} after the caps
+    benchmark: dict  # {split: {kind: documents}} of the spliced benchmark
+    runs: list[dict]  # name, mode, size, params, effective_tokens, steps
+    skipped: dict[str, str] = field(default_factory=dict)  # stage -> reason
+    problems: list[str] = field(default_factory=list)
+    estimate_seconds: dict[str, float] = field(default_factory=dict)
+    tokens_estimated_with: str = ""
+
+    def check(self) -> None:
+        """Raise the first problem as a one-line UserError (what is short and which setting or data fixes it)."""
+        if self.problems:
+            more = f" (and {len(self.problems) - 1} more: see `tokfilter run EXPERIMENT.toml --plan`)" \
+                if len(self.problems) > 1 else ""
+            raise UserError(self.problems[0] + more)
+
+
+def _count_tokens(tokenizer: Tokenizer, docs: list) -> int:
+    """Tokens of `docs`, measured on a sample of at most SAMPLE_DOCS and scaled by characters."""
+    if not docs:
+        return 0
+    sample = docs[:SAMPLE_DOCS]
+    ids = tokenizer.encode_batch_ids([d.text for d in sample])
+    per_char = (sum(len(x) + 1 for x in ids)) / max(sum(len(d.text) for d in sample), 1)
+    return int(round(per_char * sum(len(d.text) for d in docs)))
+
+
+def _params(size: str, vocab_size: int, seq_len: int) -> int:
+    import torch  # only to count parameters exactly (on the meta device: no memory, no time)
+
+    from tokfilter.model import GPT, GPTConfig
+
+    with torch.device("meta"):
+        return GPT(GPTConfig.preset(size, vocab_size, seq_len)).num_params()
+
+
+def _train_settings(exp: Experiment) -> dict:
+    config = pretrain.base_train_config(exp)
+    return {"batch_size": config.data.batch_size, "seq_len": config.model.seq_len,
+            "tokens_per_param": config.budget.tokens_per_param, "tokens": config.budget.tokens}
+
+
+def _check_needs(exp: Experiment, counts: dict, bench: dict, plan: Plan) -> None:
+    def docs(split: str, domain: str) -> int:
+        return counts.get(split, {}).get(domain, {}).get("documents", 0)
+
+    d = exp.data
+    if docs("train", "forget") < MIN_TRAIN_DOCS:
+        plan.problems.append(f"classifier: {docs('train', 'forget')} forget documents in the train split (needs "
+                             f">= {MIN_TRAIN_DOCS}): add forget=PATH data or raise [data] docs_per_domain")
+    if docs("train", "retain") + docs("train", "general") < MIN_TRAIN_DOCS:
+        plan.problems.append("classifier: too few retain/general documents in the train split (needs "
+                             f">= {MIN_TRAIN_DOCS}): add retain=PATH / general=PATH data")
+    for split, setting in (("valid", "valid_frac"), ("test", "test_frac")):
+        if docs(split, "forget") == 0 or docs(split, "retain") + docs(split, "general") == 0:
+            plan.problems.append(f"classifier: the {split} split needs forget and retain/general documents (threshold "
+                                 f"choice and test metrics): raise [data] {setting} (now "
+                                 f"{getattr(d, setting)}) or [data] heldout_docs_per_domain")
+    for domain in ("forget", "retain", "general"):
+        if counts.get("eval", {}).get(domain, {}).get("documents", 0) == 0:
+            plan.problems.append(f"evaluation: no held-out {domain} documents for the {domain} loss: raise [data] "
+                                 f"test_frac (now {d.test_frac}) or eval_docs_per_domain, or add {domain}=PATH data")
+    needs = []
+    whole_forget = bench.get("valid", {}).get("forget", 0)
+    if whole_forget < MIN_ATTACK_DOCS:
+        needs.append(f"{whole_forget} whole forget documents in the valid split after splicing (the attack and RMU "
+                     f"train on them; needs >= {MIN_ATTACK_DOCS}): raise [data] valid_frac (now {d.valid_frac}) or "
+                     "heldout_docs_per_domain, or lower [data] splice_fraction")
+    if bench.get("valid", {}).get("retain", 0) + bench.get("valid", {}).get("retain+passage", 0) == 0:
+        needs.append("no retain documents in the valid split for RMU's retain term: raise [data] valid_frac or "
+                     "add retain=PATH data")
+    if "none" not in exp.pretrain.modes:
+        needs.append("no unfiltered run to attack RMU on: add 'none' to [pretrain] modes")
+    if exp.robustness.enabled and needs:
+        if exp.robustness.optional:
+            plan.skipped["robustness"] = "; ".join(needs)
+        else:
+            plan.problems.append("robustness: " + needs[0] + " (or set [robustness] enabled = false, or "
+                                 "optional = true to skip it when the data cannot support it)")
+    if exp.refusal.enabled:
+        from tokfilter.posthoc.chat import (
+            default_general_path,
+            default_questions_path,
+            read_chat_file,
+            read_questions,
+        )
+
+        # refusal trains on one seeded half of each kind and evaluates on the other
+        available = min(len(read_questions(default_questions_path())), len(read_chat_file(default_general_path()))) // 2
+        need = max(exp.refusal.n_train, exp.refusal.n_eval)
+        if need > available:
+            reason = (f"[refusal] n_train / n_eval ask for {need} examples of each kind but each half of the shipped "
+                      f"instruction data holds {available}: lower n_train / n_eval")
+            if exp.refusal.optional:
+                plan.skipped["refusal"] = reason
+            else:
+                plan.problems.append("refusal: " + reason)
+
+
+def make_plan(exp: Experiment, measure: bool = False) -> Plan:
+    """The plan of `exp` (see the module docstring); `measure` times real steps to estimate wall time."""
+    documents, report = corpus.read_documents(exp)
+    parts = corpus.split_documents(exp, documents)
+    spec = exp.tokenizer.spec or default_tokenizer_spec()
+    tokenizer = load_tokenizer(spec)
+    counts: dict = {}
+    for split, docs in parts.items():
+        for domain in corpus.DOMAINS:
+            members = [doc for doc in docs if doc.domain == domain]
+            counts.setdefault(split, {})[domain] = {"documents": len(members),
+                                                    "tokens": _count_tokens(tokenizer, members)}
+    config = BenchmarkConfig(seed=exp.seed, splice_fraction=exp.data.splice_fraction)
+    for name in ("splice_fraction_retain", "splice_fraction_general"):
+        if getattr(exp.data, name) >= 0:
+            setattr(config, name, getattr(exp.data, name))
+    bench = {}
+    for split, items in make_benchmark(parts["train"] + parts["valid"] + parts["test"], config).items():
+        kinds: dict[str, int] = {}
+        for item in items:
+            kind = item.document.domain + ("+passage" if "passage" in item.document.meta else "")
+            kinds[kind] = kinds.get(kind, 0) + 1
+        bench[split] = dict(sorted(kinds.items()))
+    settings = _train_settings(exp)
+    vocab = max(tokenizer.vocab_size, 1)
+    runs = []
+    for run in pretrain.plan(exp):
+        params = _params(run["size"], vocab, settings["seq_len"])
+        budget = settings["tokens"] or int(settings["tokens_per_param"] * params)
+        steps = math.ceil(budget / (settings["batch_size"] * settings["seq_len"]))
+        runs.append({**{k: run[k] for k in ("name", "mode", "size", "threshold")}, "params": params,
+                     "effective_tokens": budget, "steps": steps})
+    plan = Plan(experiment=exp.name, corpus=report, counts=counts, benchmark=bench, runs=runs,
+                tokens_estimated_with=f"{tokenizer.spec} (a sample of <= {SAMPLE_DOCS} documents per split/domain)")
+    _check_needs(exp, counts, bench, plan)
+    if measure:
+        plan.estimate_seconds = estimate_seconds(exp, plan, vocab, settings)
+    return plan
+
+
+def _step_seconds(size: str, vocab: int, batch_size: int, seq_len: int, repeats: int = 2) -> float | None:
+    """Seconds per optimizer step of a model size on this machine (1 warm-up, then the mean of `repeats`)."""
+    import torch
+
+    from tokfilter.model import GPT, GPTConfig
+    from tokfilter.train.optim import make_optimizer
+
+    cfg = GPTConfig.preset(size, vocab, seq_len)
+    with torch.device("meta"):
+        if GPT(cfg).num_params() > PROBE_MAX_PARAMS:
+            return None
+    model = GPT(cfg)
+    optimizer = make_optimizer(model, 1e-3)
+    x = torch.randint(0, vocab, (batch_size, seq_len))
+    times = []
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        loss = model(x, x)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        times.append(time.perf_counter() - start)
+    return sum(times[1:]) / repeats
+
+
+def estimate_seconds(exp: Experiment, plan: Plan, vocab: int, settings: dict) -> dict[str, float]:
+    """Wall-time estimate per stage from step times measured here (training dominates; the rest is scaled)."""
+    per_step = {size: _step_seconds(size, vocab, settings["batch_size"], settings["seq_len"])
+                for size in dict.fromkeys(run["size"] for run in plan.runs)}
+    out: dict[str, float] = {}
+    pretrain_seconds = 0.0
+    for run in plan.runs:
+        step = per_step.get(run["size"])
+        if step is not None:
+            pretrain_seconds += step * run["steps"] * 1.15  # evaluation and data loading: ~15% measured on the demo
+    out["pretrain"] = round(pretrain_seconds, 1)
+    train_tokens = sum(c["tokens"] for c in plan.counts.get("train", {}).values())
+    out["annotate"] = round(train_tokens / 60_000, 1)  # biLM scoring ~60k tokens/s over 2 cores (docs/benchmarks.md)
+    largest = per_step.get(exp.pretrain.sizes[-1])
+    if largest is not None:
+        tokens_per_step = settings["batch_size"] * settings["seq_len"]
+        if exp.robustness.enabled and "robustness" not in plan.skipped:
+            attack_steps = exp.robustness.max_tokens / tokens_per_step * len(exp.robustness.lrs) * len(exp.pretrain.modes)
+            rmu_steps = exp.robustness.rmu_steps * len(exp.robustness.rmu_coeffs) * len(exp.robustness.rmu_alphas)
+            out["robustness"] = round((attack_steps + rmu_steps) * largest * 1.5, 1)
+        if exp.refusal.enabled and "refusal" not in plan.skipped:
+            out["refusal"] = round(exp.refusal.steps * len(exp.pretrain.modes) * largest * 2.0, 1)
+    out["total"] = round(sum(out.values()), 1)
+    return out
+
+
+def format_plan(plan: Plan) -> str:
+    """The plan as text: data per split and domain, the runs, skipped stages, problems and the time estimate."""
+    lines = [f"plan of experiment {plan.experiment!r}", f"corpus: {plan.corpus.get('summary', '')}",
+             f"{'split':<7}{'domain':<9}{'documents':>11}{'tokens':>13}"]
+    for split, domains in plan.counts.items():
+        for domain, c in domains.items():
+            lines.append(f"{split:<7}{domain:<9}{c['documents']:>11,}{c['tokens']:>13,}")
+    lines.append(f"(tokens estimated with {plan.tokens_estimated_with}; 'eval' = held-out documents for the losses)")
+    lines.append("benchmark after splicing: " + "; ".join(
+        f"{split} " + ", ".join(f"{k} {v:,}" for k, v in kinds.items()) for split, kinds in plan.benchmark.items()))
+    lines.append(f"{'run':<28}{'params':>11}{'effective tokens':>18}{'steps':>8}")
+    for run in plan.runs:
+        lines.append(f"{run['name']:<28}{run['params']:>11,}{run['effective_tokens']:>18,}{run['steps']:>8,}")
+    for stage, reason in plan.skipped.items():
+        lines.append(f"skipped: {stage}: {reason}")
+    for problem in plan.problems:
+        lines.append(f"PROBLEM: {problem}")
+    if plan.estimate_seconds:
+        parts = ", ".join(f"{k} {v / 60:.1f} min" for k, v in plan.estimate_seconds.items() if k != "total")
+        lines.append(f"estimated wall time on this machine: {plan.estimate_seconds['total'] / 60:.1f} min ({parts}; "
+                     "plus the classifier stage)")
+    lines.append("nothing was trained" if not plan.problems else "the run would stop here: fix the problems above")
+    return "\n".join(lines)
