@@ -34,7 +34,7 @@ from tokfilter.labels.lexicon import (
 )
 from tokfilter.labels.metrics import label_metrics
 from tokfilter.labels.sae import cli as sae_cli
-from tokfilter.labels.spans import Span, load_labels, write_labels
+from tokfilter.labels.spans import Span, load_labels, write_counted_labels
 from tokfilter.tokenizer import load_tokenizer
 from tokfilter.tokenizer.core import default_tokenizer_spec
 
@@ -58,23 +58,7 @@ def read_documents(args: argparse.Namespace) -> Iterator[Document]:
 
 def write_label_records(args: argparse.Namespace, records: Iterable[tuple[str, list[Span]]]) -> dict:
     """Write (doc_id, spans) to args.out atomically; print and return a JSON summary."""
-    stats = {"documents": 0, "labelled_documents": 0, "spans": 0, "labelled_chars": 0}
-    seen: set[str] = set()
-
-    def counted():
-        for doc_id, spans in records:
-            if doc_id in seen:
-                raise UserError(f"document id {doc_id!r} appears twice in the corpus; labels need unique ids")
-            seen.add(doc_id)
-            stats["documents"] += 1
-            stats["labelled_documents"] += bool(spans)
-            stats["spans"] += len(spans)
-            stats["labelled_chars"] += sum(e - s for s, e, _ in spans)
-            yield doc_id, spans
-        if not seen:  # raised inside the atomic write: no output file is left behind
-            raise UserError(f"{', '.join(args.corpus)}: no documents to label")
-
-    write_labels(args.out, counted())
+    stats = write_counted_labels(args.out, records, ", ".join(args.corpus))
     summary = {"out": str(args.out), **stats}
     print(json.dumps(summary))
     return summary

@@ -156,3 +156,26 @@ def write_labels(path: str | Path, records: Iterable[tuple[str, Iterable[Span]]]
             fh.write(json.dumps({"id": doc_id, "spans": spans}) + "\n")
             count += 1
     return count
+
+
+def write_counted_labels(path: str | Path, records: Iterable[tuple[str, list[Span]]], source: str) -> dict:
+    """Write (doc_id, spans) records atomically, refusing a repeated id or an empty corpus (`source` names it in
+    the error); returns counts: documents, labelled_documents, spans, labelled_chars."""
+    stats = {"documents": 0, "labelled_documents": 0, "spans": 0, "labelled_chars": 0}
+    seen: set[str] = set()
+
+    def counted():
+        for doc_id, spans in records:
+            if doc_id in seen:
+                raise UserError(f"document id {doc_id!r} appears twice in the corpus; labels need unique ids")
+            seen.add(doc_id)
+            stats["documents"] += 1
+            stats["labelled_documents"] += bool(spans)
+            stats["spans"] += len(spans)
+            stats["labelled_chars"] += sum(e - s for s, e, _ in spans)
+            yield doc_id, spans
+        if not seen:  # raised inside the atomic write: no output file is left behind
+            raise UserError(f"{source}: no documents to label")
+
+    write_labels(path, counted())
+    return stats

@@ -154,13 +154,18 @@ def run_generate(args: argparse.Namespace) -> int:
     return emit_json({"model": str(args.model), **result}, args.json_out)
 
 
+def _group(subparsers: argparse._SubParsersAction, name: str, help: str, description: str):
+    """A command with required subcommands (`tokfilter NAME COMMAND ...`); returns its subparsers."""
+    parser = subparsers.add_parser(name, help=help, description=description)
+    sub = parser.add_subparsers(dest=f"{name}_command", metavar="COMMAND")
+    sub.required = True
+    return sub
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `attack finetune`, `unlearn rmu`, `align refusal` and `generate`; defaults from settings.py."""
     robust, refusal = ROBUSTNESS_DEFAULTS, REFUSAL_DEFAULTS
-    attack = subparsers.add_parser("attack", help="adversarial finetuning attacks",
-                                   description="Adversarial attacks on a checkpoint.")
-    attack_sub = attack.add_subparsers(dest="attack_command", metavar="COMMAND")
-    attack_sub.required = True
+    attack_sub = _group(subparsers, "attack", "adversarial finetuning attacks", "Adversarial attacks on a checkpoint.")
     p = attack_sub.add_parser(
         "finetune", help="finetune on forget text; tokens until the baseline loss is recovered",
         description="Full finetuning at constant learning rate (swept) on forget-domain text; prints the held-out "
@@ -177,10 +182,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_common(p)
     p.set_defaults(func=run_attack)
 
-    unlearn = subparsers.add_parser("unlearn", help="post-hoc unlearning baselines",
-                                    description="Post-hoc unlearning baselines.")
-    unlearn_sub = unlearn.add_subparsers(dest="unlearn_command", metavar="COMMAND")
-    unlearn_sub.required = True
+    unlearn_sub = _group(subparsers, "unlearn", "post-hoc unlearning baselines", "Post-hoc unlearning baselines.")
     p = unlearn_sub.add_parser(
         "rmu", help="RMU unlearning (WMDP), hyperparameters swept",
         description="RMU: steer layer-l activations on forget text toward c*u, keep retain activations, update the "
@@ -208,9 +210,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_common(p)
     p.set_defaults(func=run_unlearn)
 
-    align = subparsers.add_parser("align", help="alignment finetuning", description="Alignment finetuning.")
-    align_sub = align.add_subparsers(dest="align_command", metavar="COMMAND")
-    align_sub.required = True
+    align_sub = _group(subparsers, "align", "alignment finetuning", "Alignment finetuning.")
     p = align_sub.add_parser(
         "refusal", help="refusal SFT on half of HealthSearchQA + Alpaca; refusal rates on held-out prompts",
         description="SFT in the chat format: medical questions -> refusal sentences, Alpaca -> its answers; then "

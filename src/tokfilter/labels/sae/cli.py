@@ -30,7 +30,7 @@ from tokfilter.labels.sae.model import layer_from_hook_name, load_sae, save_sae
 from tokfilter.labels.sae.reader import ResidualReader, load_lm
 from tokfilter.labels.sae.select import ContrastiveSelector
 from tokfilter.labels.sae.train import SAETrainOptions
-from tokfilter.labels.spans import write_labels
+from tokfilter.labels.spans import write_counted_labels
 
 
 def register(label_subparsers: argparse._SubParsersAction) -> None:
@@ -162,31 +162,20 @@ def run_label_sae(args: argparse.Namespace) -> int:
 def _label_corpus(args: argparse.Namespace, labeler: SAELabeler, info: dict, t0: float) -> int:
     """Label args.corpus with a ready labeler, write args.out, print the JSON summary."""
     t1 = time.perf_counter()
-    counts = {"documents": 0, "labelled_documents": 0, "labelled_chars": 0, "chars": 0}
+    chars = 0
     documents = read_corpus(args.corpus, text_field=args.text_field)
     if args.max_docs is not None:
         documents = islice(documents, args.max_docs)
 
     def counted():
+        nonlocal chars
         for document in documents:
-            counts["documents"] += 1
-            counts["chars"] += len(document.text)
+            chars += len(document.text)
             yield document
 
-    seen: set[str] = set()
-
-    def records():
-        for doc_id, spans in label_documents(labeler, counted()):
-            if doc_id in seen:
-                raise UserError(f"document id {doc_id!r} appears twice in the corpus; labels need unique ids")
-            seen.add(doc_id)
-            counts["labelled_documents"] += bool(spans)
-            counts["labelled_chars"] += sum(e - s for s, e, _ in spans)
-            yield doc_id, spans
-        if not seen:  # raised inside the atomic write: no output file is left behind
-            raise UserError(f"{', '.join(args.corpus)}: no documents to label")
-
-    write_labels(args.out, records())
+    counts = write_counted_labels(args.out, label_documents(labeler, counted()), ", ".join(args.corpus))
+    counts.pop("spans")
+    counts["chars"] = chars
     info.update(counts, out=str(args.out), seconds_labelling=round(time.perf_counter() - t1, 2),
                 seconds_total=round(time.perf_counter() - t0, 2),
                 labelled_char_fraction=round(counts["labelled_chars"] / max(counts["chars"], 1), 4))
