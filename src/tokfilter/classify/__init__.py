@@ -9,15 +9,21 @@ Modules: `interface` (the protocol, the directory format and shared helpers), `r
 (Hugging Face encoder), `metrics`, `train` (training / evaluation API), `cli` (`tokfilter classifier`).
 """
 
-from tokfilter.classify.interface import TokenClassifier, check_tokenizer
-from tokfilter.classify.registry import load_classifier
-from tokfilter.classify.train import (
-    BUDGETS,
-    evaluate_classifier,
-    results_block,
-    train_classifier,
-    train_classifiers,
-)
+from tokfilter.classify.settings import BUDGETS, ClassifierSettings
 
-__all__ = ["BUDGETS", "TokenClassifier", "check_tokenizer", "evaluate_classifier", "load_classifier",
-           "results_block", "train_classifier", "train_classifiers"]
+# The rest load torch: imported on first use, so `import tokfilter.classify.settings` (read by the experiment
+# loader and `tokfilter run --plan`) stays light.
+_LAZY = {"TokenClassifier": "interface", "check_tokenizer": "interface", "load_classifier": "registry",
+         "evaluate_classifier": "train", "results_block": "train", "train_classifier": "train",
+         "train_classifiers": "train"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"tokfilter.classify.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'tokfilter.classify' has no attribute {name!r}")
+
+
+__all__ = ["BUDGETS", "ClassifierSettings", *_LAZY]

@@ -32,7 +32,7 @@ from tokfilter.tokenizer.core import default_tokenizer_spec
 
 MIN_TRAIN_DOCS = 20  # per forget domain and per retain+general, for a classifier worth training
 MIN_ATTACK_DOCS = 2  # whole forget documents in the valid split for the attack / RMU text
-SAMPLE_DOCS = 2000  # documents per (split, domain) tokenized to estimate tokens per character
+SAMPLE_DOCS = 500  # documents per (split, domain) tokenized to estimate tokens per character
 PROBE_MAX_PARAMS = 30_000_000  # larger models are not timed on this machine (estimate from FLOPs instead)
 
 
@@ -178,7 +178,7 @@ def make_plan(exp: Experiment, measure: bool = False) -> Plan:
     return plan
 
 
-def _step_seconds(size: str, vocab: int, batch_size: int, seq_len: int, repeats: int = 2) -> float | None:
+def _step_seconds(size: str, vocab: int, batch_size: int, seq_len: int, repeats: int = 1) -> float | None:
     """Seconds per optimizer step of a model size on this machine (1 warm-up, then the mean of `repeats`)."""
     import torch
 

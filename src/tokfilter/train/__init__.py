@@ -7,8 +7,18 @@
 `checkpoint` (safetensors directories), `heldout` (per-domain losses), `cli` (`tokfilter train`).
 """
 
-from tokfilter.train.checkpoint import load_model, save_checkpoint
 from tokfilter.train.config import TrainConfig, load_config
-from tokfilter.train.loop import train
 
-__all__ = ["TrainConfig", "load_config", "load_model", "save_checkpoint", "train"]
+# checkpoint and loop load torch: imported on first use, so reading a config (the experiment loader, --plan) is light.
+_LAZY = {"load_model": "checkpoint", "save_checkpoint": "checkpoint", "train": "loop"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"tokfilter.train.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'tokfilter.train' has no attribute {name!r}")
+
+
+__all__ = ["TrainConfig", "load_config", *_LAZY]
