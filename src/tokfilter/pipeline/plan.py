@@ -33,7 +33,8 @@ from tokfilter.tokenizer.core import default_tokenizer_spec
 MIN_TRAIN_DOCS = 20  # per forget domain and per retain+general, for a classifier worth training
 MIN_ATTACK_DOCS = 2  # whole forget documents in the valid split for the attack / RMU text
 SAMPLE_DOCS = 500  # documents per (split, domain) tokenized to estimate tokens per character
-PROBE_MAX_PARAMS = 30_000_000  # larger models are not timed on this machine (estimate from FLOPs instead)
+PROBE_MAX_PARAMS = 3_000_000  # larger models are not timed here: estimated from FLOPs at the measured matmul rate
+LARGE_MODEL_EFFICIENCY = 0.3  # share of the matmul rate a training step reaches (an assumption, not a measurement)
 
 
 @dataclass
@@ -178,8 +179,21 @@ def make_plan(exp: Experiment, measure: bool = False) -> Plan:
     return plan
 
 
-def _step_seconds(size: str, vocab: int, batch_size: int, seq_len: int, repeats: int = 1) -> float | None:
-    """Seconds per optimizer step of a model size on this machine (1 warm-up, then the mean of `repeats`)."""
+def _matmul_flops(n: int = 512, repeats: int = 4) -> float:
+    """fp32 matmul FLOP/s of this machine (torch's default threads)."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * n ** 3 * repeats / max(time.perf_counter() - start, 1e-9)
+
+
+def _step_seconds(size: str, vocab: int, batch_size: int, seq_len: int, repeats: int = 1) -> float:
+    """Seconds per optimizer step of a model size on this machine: 1 warm-up step, then the mean of `repeats`
+    (models over PROBE_MAX_PARAMS: estimated from their FLOPs instead)."""
     import torch
 
     from tokfilter.model import GPT, GPTConfig
@@ -187,8 +201,9 @@ def _step_seconds(size: str, vocab: int, batch_size: int, seq_len: int, repeats:
 
     cfg = GPTConfig.preset(size, vocab, seq_len)
     with torch.device("meta"):
-        if GPT(cfg).num_params() > PROBE_MAX_PARAMS:
-            return None
+        meta = GPT(cfg)
+    if meta.num_params() > PROBE_MAX_PARAMS:  # too slow to time here: FLOPs at the measured matmul rate
+        return meta.flops_per_token() * batch_size * seq_len / (_matmul_flops() * LARGE_MODEL_EFFICIENCY)
     model = GPT(cfg)
     optimizer = make_optimizer(model, 1e-3)
     x = torch.randint(0, vocab, (batch_size, seq_len))
