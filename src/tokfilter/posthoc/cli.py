@@ -110,15 +110,19 @@ def run_unlearn(args: argparse.Namespace) -> int:
     retain = read_texts(args.retain, "--retain")
     forget_eval = read_texts(args.forget_eval, "--forget-eval") if args.forget_eval else None
     retain_eval = read_texts(args.retain_eval, "--retain-eval") if args.retain_eval else None
+    if args.attack and forget_eval is None:
+        raise UserError("--attack needs --forget-eval (held-out forget text for the attack's loss curve)")
+    # With --attack, --forget-eval is what the attack measures, so RMU's setting is chosen on every 10th --forget /
+    # --retain document instead: selection and measurement never share a text.
+    selection_forget, selection_retain = (None, None) if args.attack else (forget_eval, retain_eval)
     report = rmu_unlearn(args.model, forget, retain, args.out, layer=args.layer,
                          coeffs=_floats(args.steering_coeff, "--steering-coeff"),
                          alphas=_floats(args.alpha, "--alpha"), c_scale=args.c_scale, steps=args.steps, lr=args.lr,
-                         batch_size=args.batch_size, seed=args.seed, forget_eval_docs=forget_eval,
-                         retain_eval_docs=retain_eval, max_retain_increase=args.max_retain_increase,
+                         batch_size=args.batch_size, seed=args.seed, forget_eval_docs=selection_forget,
+                         retain_eval_docs=selection_retain, max_retain_increase=args.max_retain_increase,
                          device=args.device, progress=not args.no_progress)
     if args.attack:
-        if forget_eval is None:
-            raise UserError("--attack needs --forget-eval (held-out forget text for the attack's loss curve)")
+        report["selection"] = "every 10th --forget / --retain document (disjoint from --forget-eval)"
         report["attack"] = finetune_attack(args.out, forget, forget_eval, report["before"]["forget"],
                                            _floats(args.lrs, "--lrs"), args.tokens, seed=args.seed,
                                            device=args.device, progress=not args.no_progress)
@@ -191,7 +195,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--forget", required=True, nargs="+", help="forget-domain text (corpus specs)")
     p.add_argument("--retain", required=True, nargs="+", help="retain-domain text (corpus specs)")
     p.add_argument("--out", required=True, help="output checkpoint directory")
-    p.add_argument("--forget-eval", nargs="+", help="held-out forget text (default: every 10th --forget doc)")
+    p.add_argument("--forget-eval", nargs="+", help="held-out forget text: RMU's selection and before/after losses (default: every 10th --forget "
+                        "doc); with --attack it is what the attack measures, and selection uses every 10th --forget "
+                        "doc, so the two never share a text")
     p.add_argument("--retain-eval", nargs="+", help="held-out retain text (default: every 10th --retain doc)")
     p.add_argument("--layer", type=int, help="block index l (0-based; default the middle block)")
     p.add_argument("--steering-coeff", default=_csv(robust.rmu_coeffs), help="c values to sweep (comma-separated)")
