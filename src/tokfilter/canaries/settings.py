@@ -1,0 +1,73 @@
+"""`CanarySettings`: the typed `[canaries]` section of an experiment file, with documented defaults.
+
+Defaults are sized for the demo scale (0.1-0.4M-parameter GPTs, 0.3-1M training tokens, ~0.35-1.5 epochs of an
+~860k-token corpus): few facts, many exposures. A small model memorises a fact only after seeing it tens of times,
+and the quick demo reads each corpus token ~0.35 times, so the exposure spread reaches 128 mentions per fact. The
+canary text adds about 16 facts x 60 mentions x ~12 tokens ~ 12k tokens per domain (~3% of the demo corpus).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tokfilter.errors import UserError
+
+DOMAINS = ("forget", "retain")
+
+
+@dataclass
+class CanarySettings:
+    """What to plant and how. `seed` < 0 follows the experiment seed; >= 0 pins the canary set across seeds.
+
+    enabled                 the pipeline plants canaries only when True (an experiment opts in)
+    facts_per_domain        facts per domain (forget = fictional diseases, retain = fictional species); each entity
+                            carries one fact per relation, so entities = ceil(facts / relations)
+    exposures               mentions per fact, spread round-robin over the facts of each domain so one run gives
+                            accuracy against exposures; every value needs at least one fact
+    embedded_fraction_forget  share of medical facts that appear ONLY as single sentences inside biology / general
+                            documents (below a document filter's threshold); the rest get short medical documents
+    embedded_fraction_retain  share of biology facts that appear ONLY inside medical documents
+    train_templates         paraphrase templates per relation used in the training text (seen question templates)
+    heldout_templates       further templates per relation used only in questions (unseen question templates)
+    sentences_per_document  canary sentences per standalone canary document
+    max_per_host            canary sentences one host document may receive (more only when hosts run out)
+    """
+
+    enabled: bool = False
+    seed: int = -1
+    facts_per_domain: int = 16
+    exposures: list[int] = field(default_factory=lambda: [16, 32, 64, 128])
+    embedded_fraction_forget: float = 0.25
+    embedded_fraction_retain: float = 0.25
+    train_templates: int = 5
+    heldout_templates: int = 2
+    sentences_per_document: int = 4
+    max_per_host: int = 1
+
+    def validate(self) -> CanarySettings:
+        """Raise `UserError` on values that cannot produce a canary set; returns self."""
+        from tokfilter.canaries.facts import TEMPLATES_PER_RELATION
+
+        if self.facts_per_domain < 1:
+            raise UserError(f"canaries.facts_per_domain must be >= 1, not {self.facts_per_domain}")
+        if not self.exposures or any(int(e) < 1 for e in self.exposures):
+            raise UserError(f"canaries.exposures must be a non-empty list of counts >= 1, not {self.exposures}")
+        if len(self.exposures) > self.facts_per_domain:
+            raise UserError(f"canaries.exposures has {len(self.exposures)} values but only "
+                            f"{self.facts_per_domain} facts per domain: every count needs a fact")
+        for name in ("embedded_fraction_forget", "embedded_fraction_retain"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise UserError(f"canaries.{name} must be in [0, 1], not {value}")
+        if self.train_templates < 1 or self.heldout_templates < 0:
+            raise UserError("canaries.train_templates must be >= 1 and canaries.heldout_templates >= 0")
+        if self.train_templates + self.heldout_templates > TEMPLATES_PER_RELATION:
+            raise UserError(f"canaries.train_templates + heldout_templates must be <= {TEMPLATES_PER_RELATION} "
+                            "(templates written per relation)")
+        if self.sentences_per_document < 1 or self.max_per_host < 1:
+            raise UserError("canaries.sentences_per_document and canaries.max_per_host must be >= 1")
+        return self
+
+    def resolved_seed(self, seed: int) -> int:
+        """The seed the canary set is drawn from: `self.seed` when pinned (>= 0), else the experiment `seed`."""
+        return self.seed if self.seed >= 0 else int(seed)
