@@ -1,0 +1,60 @@
+"""Evaluation: Wilson intervals, breakdowns, and scoring a real checkpoint with the project's cloze scorer."""
+
+from __future__ import annotations
+
+import pytest
+
+from tokfilter.canaries import (
+    CanarySettings,
+    canary_report,
+    evaluate_canaries,
+    make_facts,
+    make_questions,
+    wilson,
+)
+from tokfilter.canaries.evaluate import evaluate_checkpoint
+
+
+def test_wilson_interval():
+    lo, hi = wilson(45, 100)
+    assert lo == pytest.approx(0.3561, abs=1e-3) and hi == pytest.approx(0.5476, abs=1e-3)
+    assert wilson(0, 0) == [0.0, 1.0]
+    lo, hi = wilson(0, 10)
+    assert lo == 0.0 and 0.2 < hi < 0.35
+
+
+def _rows():
+    rows = []
+    for domain in ("forget", "retain"):
+        for i in range(8):
+            rows.append({"domain": domain, "template": "seen" if i < 6 else "unseen", "hit": i % 2 == 0,
+                         "hit_pmi": True, "options": 4, "placement": "embedded" if i < 2 else "standalone",
+                         "exposures": 4 if i < 4 else 16})
+    return rows
+
+
+def test_report_shape_and_breakdowns():
+    report = canary_report(_rows())
+    for domain in ("forget", "retain"):
+        r = report[domain]
+        assert r["n"] == 6 and r["accuracy"] == 0.5 and r["chance"] == 0.25 and r["accuracy_pmi"] == 1.0
+        assert len(r["ci"]) == 2 and r["ci"][0] < 0.5 < r["ci"][1]
+        assert set(r["by_placement"]) == {"embedded", "standalone"} and r["by_placement"]["embedded"]["n"] == 2
+        assert r["by_exposures"]["4"]["n"] == 4 and r["by_exposures"]["16"]["n"] == 2
+        assert r["unseen"]["n"] == 2 and r["unseen"]["accuracy"] == 0.5
+
+
+def test_scores_a_checkpoint(tiny_checkpoint, tmp_path):
+    from tokfilter.canaries import write_questions
+    from tokfilter.evaluate.loading import load_checkpoint
+
+    questions = make_questions(make_facts(CanarySettings(facts_per_domain=3, exposures=[1], train_templates=2,
+                                                         heldout_templates=1), 0))
+    model, tokenizer = load_checkpoint(tiny_checkpoint, device="cpu")
+    result = evaluate_canaries(model, tokenizer, questions)
+    for domain in ("forget", "retain"):
+        assert result[domain]["n"] == 6 and result[domain]["unseen"]["n"] == 3
+        assert result[domain]["chance"] == 0.25 and 0.0 <= result[domain]["accuracy"] <= 1.0
+    path = tmp_path / "q.jsonl"
+    write_questions(path, questions)
+    assert evaluate_checkpoint(tiny_checkpoint, path, device="cpu") == result  # deterministic, same scorer
