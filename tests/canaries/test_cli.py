@@ -21,19 +21,19 @@ def _run(argv: list[str]) -> int:
 
 def test_generate_standalone_only(tmp_path, capsys):
     out = tmp_path / "c"
-    assert _run(["canaries", "generate", "--out", str(out), "--corpus", "none", "--facts-per-domain", "4",
+    assert _run(["canaries", "generate", "--out", str(out), "--corpus", "none", "--facts-per-domain", "8",
                  "--exposures", "1,2", "--embedded-fraction-forget", "0", "--embedded-fraction-retain", "0"]) == 0
     summary = json.loads(capsys.readouterr().out)
     docs = [json.loads(line) for line in (out / "documents.jsonl").read_text().splitlines()]
     questions = [json.loads(line) for line in (out / "questions.jsonl").read_text().splitlines()]
     manifest = json.loads((out / "manifest.json").read_text())
-    assert summary["documents"] == len(docs) and summary["questions"] == len(questions) == 8 * 7
+    assert summary["documents"] == len(docs) and summary["questions"] == len(questions) == 16 * 7
     assert all("domain" not in d and d["source"] == "canary" for d in docs)
-    assert manifest["format"] == "tokfilter-canaries" and len(manifest["facts"]) == 8
+    assert manifest["format"] == "tokfilter-canaries" and len(manifest["facts"]) == 16
 
 
 def test_generate_into_demo_hosts_is_deterministic(tmp_path, capsys):
-    argv = ["--corpus", "demo::train", "--docs-per-domain", "30", "--facts-per-domain", "4", "--exposures", "2"]
+    argv = ["--corpus", "demo::train", "--docs-per-domain", "30", "--facts-per-domain", "8", "--exposures", "2"]
     _run(["canaries", "generate", "--out", str(tmp_path / "a"), *argv])
     _run(["canaries", "generate", "--out", str(tmp_path / "b"), *argv])
     capsys.readouterr()
@@ -54,7 +54,7 @@ def test_bad_input_is_a_user_error(tmp_path):
 
 def test_eval_prints_one_json_object(tiny_checkpoint, tmp_path, capsys):
     out = tmp_path / "c"
-    _run(["canaries", "generate", "--out", str(out), "--corpus", "none", "--facts-per-domain", "2",
+    _run(["canaries", "generate", "--out", str(out), "--corpus", "none", "--facts-per-domain", "8",
           "--exposures", "1", "--embedded-fraction-forget", "0", "--embedded-fraction-retain", "0",
           "--train-templates", "1", "--heldout-templates", "1"])
     capsys.readouterr()
@@ -64,4 +64,4 @@ def test_eval_prints_one_json_object(tiny_checkpoint, tmp_path, capsys):
     assert len(printed) == 1
     result = json.loads(printed[0])
     assert result == json.loads((tmp_path / "r.json").read_text())
-    assert result["forget"]["n"] == 2 and result["retain"]["unseen"]["n"] == 2
+    assert result["forget"]["n"] == 8 and result["retain"]["unseen"]["n"] == 8 and result["forget"]["control"]["n"] == 8

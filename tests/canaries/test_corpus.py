@@ -140,7 +140,7 @@ def test_questions_answers_are_in_the_planted_text(planted):
 
 
 def test_name_clash_is_a_user_error(demo_train):
-    s = CanarySettings(facts_per_domain=4, exposures=[1])
+    s = CanarySettings(facts_per_domain=8, exposures=[1])
     docs = _small(demo_train, 20)
     _, manifest = plant_canaries(docs, s, 0)
     clash = [Document("x", f"A note on {manifest['facts'][0]['entity']}.", "general", {"split": "train"})]
@@ -149,12 +149,12 @@ def test_name_clash_is_a_user_error(demo_train):
 
 
 def test_missing_hosts_is_a_user_error():
-    s = CanarySettings(facts_per_domain=4, exposures=[1], embedded_fraction_retain=0.0)
+    s = CanarySettings(facts_per_domain=8, exposures=[1], embedded_fraction_retain=0.0)
     only_forget = [Document("m", "Fever is common. Rest helps.", "forget", {"split": "train"})]
     with pytest.raises(UserError, match="no retain/general"):
         plant_canaries(only_forget, s, 0)
     # no embedded facts: standalone documents only, no hosts needed
-    docs, manifest = plant_canaries([], CanarySettings(facts_per_domain=4, exposures=[1], embedded_fraction_forget=0,
+    docs, manifest = plant_canaries([], CanarySettings(facts_per_domain=8, exposures=[1], embedded_fraction_forget=0,
                                                        embedded_fraction_retain=0), 0)
     assert len(docs) == len(manifest["documents"]) > 0 and not manifest["insertions"]
 
@@ -162,21 +162,21 @@ def test_missing_hosts_is_a_user_error():
 def test_validation_documents_are_never_hosts(demo_train):
     docs = [Document(d.id, d.text, d.domain, {**d.meta, "split": "valid"}) for d in demo_train[:100]]
     with pytest.raises(UserError):
-        plant_canaries(docs, CanarySettings(facts_per_domain=4, exposures=[1]), 0)
+        plant_canaries(docs, CanarySettings(facts_per_domain=8, exposures=[1]), 0)
 
 
 def test_shift_spans_moves_and_splits_around_insertions():
     host = "Alpha one. Beta two. Gamma three."
-    s = CanarySettings(facts_per_domain=1, exposures=[1], embedded_fraction_forget=1.0, embedded_fraction_retain=0)
+    s = CanarySettings(facts_per_domain=8, exposures=[1], embedded_fraction_forget=1.0, embedded_fraction_retain=0)
     docs, manifest = plant_canaries([Document("h", host, "retain", {"split": "train"})], s, 0)
     planted_text = next(d.text for d in docs if d.id == "h")
     ins = manifest["insertions"]
-    assert len(ins) == 1
+    assert len(ins) == 8  # 8 sentences, 2 interior sentence starts: several canaries per point
     spans = [(0, len(host), 1.0), (11, 20, 0.5)]
     moved = shift_spans(spans, ins)
-    canary = (ins[0]["start"], ins[0]["end"])
     kept = "".join(planted_text[a:b] for a, b, _ in moved if _ == 1.0)
-    assert kept == host  # the whole-document span, split around the canary, covers exactly the original text
-    assert all(b <= canary[0] or a >= canary[1] for a, b, _ in moved)
+    assert kept == host  # the whole-document span, split around the canaries, covers exactly the original text
+    for i in ins:
+        assert all(b <= i["start"] or a >= i["end"] for a, b, _ in moved)
     beta = [(a, b) for a, b, sc in moved if sc == 0.5]
     assert [planted_text[a:b] for a, b in beta] == ["Beta two."]

@@ -12,7 +12,7 @@ from tokfilter.canaries import (
     make_questions,
     wilson,
 )
-from tokfilter.canaries.evaluate import evaluate_checkpoint
+from tokfilter.canaries.evaluate import control_questions, evaluate_checkpoint
 
 
 def test_wilson_interval():
@@ -44,16 +44,30 @@ def test_report_shape_and_breakdowns():
         assert r["unseen"]["n"] == 2 and r["unseen"]["accuracy"] == 0.5
 
 
+def test_control_questions_swap_in_unplanted_names():
+    questions = make_questions(make_facts(CanarySettings(), 0))
+    control = control_questions(questions)
+    seen = [q for q in questions if q["template"] == "seen"]
+    assert len(control) == len(seen)
+    planted = {q["entity"] for q in questions}
+    for c, q in zip(control, seen):
+        assert c["entity"] not in planted and q["entity"] not in c["question"]
+        assert c["question"] == q["question"].replace(q["entity"], c["entity"])
+        assert c["choices"] == q["choices"] and c["template"] == "control"
+    assert len({c["entity"] for c in control}) == len(planted)
+
+
 def test_scores_a_checkpoint(tiny_checkpoint, tmp_path):
     from tokfilter.canaries import write_questions
     from tokfilter.evaluate.loading import load_checkpoint
 
-    questions = make_questions(make_facts(CanarySettings(facts_per_domain=3, exposures=[1], train_templates=2,
+    questions = make_questions(make_facts(CanarySettings(facts_per_domain=8, exposures=[1], train_templates=2,
                                                          heldout_templates=1), 0))
     model, tokenizer = load_checkpoint(tiny_checkpoint, device="cpu")
     result = evaluate_canaries(model, tokenizer, questions)
     for domain in ("forget", "retain"):
-        assert result[domain]["n"] == 6 and result[domain]["unseen"]["n"] == 3
+        assert result[domain]["n"] == 16 and result[domain]["unseen"]["n"] == 8
+        assert result[domain]["control"]["n"] == 16
         assert result[domain]["chance"] == 0.25 and 0.0 <= result[domain]["accuracy"] <= 1.0
     path = tmp_path / "q.jsonl"
     write_questions(path, questions)

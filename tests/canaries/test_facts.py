@@ -33,6 +33,20 @@ def test_answers_are_spread_over_the_vocabulary():
     assert len(positions) == 4  # the correct option is not always in one place
 
 
+def test_distractors_are_other_facts_answers():
+    for relations in (1, 2, 3):
+        facts = make_facts(CanarySettings(facts_per_domain=16, relations_per_domain=relations), 0)
+        for f in facts:
+            others = {g.answer_text for g in facts if g.relation == f.relation and g.id != f.id}
+            assert set(f.choices) - {f.answer_text} <= others
+        assert len({f.relation for f in facts}) == 2 * relations
+
+
+def test_more_facts_than_answers_is_a_user_error():
+    with pytest.raises(UserError, match="distinct answers"):
+        make_facts(CanarySettings(facts_per_domain=24, relations_per_domain=1), 0)
+
+
 def test_exposures_and_placement_follow_settings():
     s = CanarySettings(facts_per_domain=20, exposures=[2, 4, 8, 16, 32], embedded_fraction_forget=0.5,
                        embedded_fraction_retain=0.0)
@@ -62,7 +76,8 @@ def test_templates_end_before_the_answer_and_name_the_entity():
 
 
 @pytest.mark.parametrize("bad", [dict(facts_per_domain=0), dict(exposures=[]), dict(exposures=[0]),
-                                 dict(facts_per_domain=2, exposures=[1, 2, 3]),
+                                 dict(facts_per_domain=8, exposures=list(range(1, 10))),
+                                 dict(facts_per_domain=7), dict(relations_per_domain=4),
                                  dict(embedded_fraction_forget=1.5), dict(train_templates=7, heldout_templates=2),
                                  dict(train_templates=0), dict(sentences_per_document=0)])
 def test_invalid_settings_are_user_errors(bad):

@@ -13,7 +13,7 @@ from tokfilter.evaluate.mcq_data import MCQReader, detect_format
 
 
 def test_one_record_per_fact_and_template(tmp_path):
-    s = CanarySettings(facts_per_domain=6, exposures=[1, 2, 3], train_templates=4, heldout_templates=3)
+    s = CanarySettings(facts_per_domain=8, exposures=[1, 2, 3], train_templates=4, heldout_templates=3)
     facts = make_facts(s, 0)
     questions = make_questions(facts)
     assert len(questions) == len(facts) * 7
@@ -22,12 +22,13 @@ def test_one_record_per_fact_and_template(tmp_path):
         mine = [q for q in questions if q["fact"] == f.id]
         assert sorted(q["template_index"] for q in mine if q["template"] == "seen") == f.seen
         assert sorted(q["template_index"] for q in mine if q["template"] == "unseen") == f.unseen
+        assert all(q["entity"] == f.entity and f.entity in q["question"] for q in mine)
         assert all(q["domain"] == f.domain and q["placement"] == f.placement and q["exposures"] == f.exposures
                    and q["choices"][q["answer"]] == f.answer_text for q in mine)
 
 
 def test_records_are_the_generic_mcq_jsonl(tmp_path):
-    questions = make_questions(make_facts(CanarySettings(facts_per_domain=4, exposures=[1]), 0))
+    questions = make_questions(make_facts(CanarySettings(facts_per_domain=8, exposures=[1]), 0))
     path = tmp_path / "questions.jsonl"
     write_questions(path, questions)
     assert detect_format(path) == "jsonl"

@@ -5,13 +5,16 @@ the option with the highest summed log-probability wins; `accuracy_pmi` beside i
 every question's hit is known and any grouping is exact. The result per domain (`forget` = medical facts,
 `retain` = biology facts) is the SEEN-template summary {"accuracy", "accuracy_pmi", "n", "chance", "ci"} (ci: Wilson
 95% interval over questions; questions of one fact are correlated, so it is optimistic by up to sqrt(templates))
-plus `by_placement`, `by_exposures` (seen templates) and `unseen` (held-out templates, with its own
-`by_exposures`). That object is `runs[].canaries` in results.json.
+plus `by_placement`, `by_exposures` (seen templates), `unseen` (held-out templates, with its own `by_exposures`)
+and `control`: the seen questions again with the entity replaced by a fictional name that was never planted. The
+control measures what a model gets from the template and the answers' frequencies alone (no fact knowledge); a
+model knows the facts to the extent `accuracy` exceeds `control`. That object is `runs[].canaries` in results.json.
 """
 
 from __future__ import annotations
 
 import math
+import random
 from collections import defaultdict
 from pathlib import Path
 
@@ -50,6 +53,25 @@ def _grouped(rows: list[dict], key: str) -> dict:
     return {str(k): summarize(groups[k]) for k in sorted(groups)}
 
 
+def control_questions(questions: list[dict]) -> list[dict]:
+    """The seen questions with each entity replaced by a fresh fictional name of the same kind (never planted)."""
+    from tokfilter.canaries.facts import KIND
+    from tokfilter.canaries.names import fictional_names
+
+    seen = [q for q in questions if q["template"] == "seen" and q.get("entity")]
+    entities = sorted({(q["domain"], q["entity"]) for q in seen})
+    taken = [e for _, e in entities]
+    rng = random.Random("canary-control")
+    swap = {}
+    for domain in ("forget", "retain"):
+        mine = [e for d, e in entities if d == domain]
+        for entity, name in zip(mine, fictional_names(KIND[domain], len(mine), rng, taken=taken), strict=True):
+            swap[entity] = name
+        taken += [swap[e] for e in mine]
+    return [{**q, "id": q["id"] + "/control", "question": q["question"].replace(q["entity"], swap[q["entity"]]),
+             "template": "control", "entity": swap[q["entity"]]} for q in seen]
+
+
 def score_canaries(model, tokenizer, questions: list[dict], progress: bool = False) -> list[dict]:
     """Per-question rows: the question record plus `hit` and `hit_pmi` (bool) and `options`."""
     from tokfilter.evaluate.loading import scorer_for
@@ -71,15 +93,22 @@ def canary_report(rows: list[dict]) -> dict:
         mine = [r for r in rows if r["domain"] == domain]
         seen = [r for r in mine if r["template"] == "seen"]
         unseen = [r for r in mine if r["template"] == "unseen"]
+        control = [r for r in mine if r["template"] == "control"]
         out[domain] = {**summarize(seen), "by_placement": _grouped(seen, "placement"),
                        "by_exposures": _grouped(seen, "exposures"),
                        "unseen": {**summarize(unseen), "by_exposures": _grouped(unseen, "exposures")}}
+        if control:
+            out[domain]["control"] = summarize(control)
     return out
 
 
-def evaluate_canaries(model, tokenizer, questions: list[dict] | str | Path, progress: bool = False) -> dict:
-    """`runs[].canaries` for a loaded model: score `questions` (records or a JSONL path) and break them down."""
+def evaluate_canaries(model, tokenizer, questions: list[dict] | str | Path, progress: bool = False,
+                      control: bool = True) -> dict:
+    """`runs[].canaries` for a loaded model: score `questions` (records or a JSONL path) and break them down;
+    `control` adds the entity-swapped control questions (twice the seen questions' cost)."""
     records = read_questions(questions) if isinstance(questions, (str, Path)) else questions
+    if control:
+        records = records + control_questions(records)
     return canary_report(score_canaries(model, tokenizer, records, progress=progress))
 
 

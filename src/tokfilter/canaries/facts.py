@@ -3,8 +3,8 @@
 A fact is (fictional entity, relation, real answer): "Movruitis is treated with warfarin", "the skanoxix feeds on
 krill". The entity is invented (`names.py`), so the only way a model can know the fact is from the planted text; the
 answer is a real, domain-typical word, so the text reads like its domain and a token classifier scores it like any
-medical or biology sentence. Distractors come from the same relation's vocabulary, so every option is equally
-plausible a priori; answers are dealt round-robin through a shuffled vocabulary so no answer dominates.
+medical or biology sentence. Distractors come from the same relation's vocabulary, and more strictly from the
+answers of the other facts of that relation (see `make_facts`), so every option is as familiar as the answer.
 
 Templates are sentence prefixes that END right before the answer ("Patients with {e} are usually treated with"):
 the training sentence is `prefix + " " + answer + "."`, and a question is the bare prefix, scored as a cloze
@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 
 from tokfilter.canaries.names import fictional_names
 from tokfilter.canaries.settings import CanarySettings
+from tokfilter.errors import UserError
 
 TEMPLATES_PER_RELATION = 8
 KIND = {"forget": "disease", "retain": "species"}
@@ -118,49 +119,62 @@ def template_split(relation: str, settings: CanarySettings, seed: int) -> tuple[
     return seen, unseen
 
 
+def relations(domain: str, settings: CanarySettings) -> list[str]:
+    """The first `settings.relations_per_domain` relations of `domain`, in `VOCABULARY` order."""
+    return list(VOCABULARY[domain])[: settings.relations_per_domain]
+
+
 def make_facts(settings: CanarySettings, seed: int, forbidden: set[str] | frozenset[str] | None = None
                ) -> list[Fact]:
     """The seeded fact set: `facts_per_domain` facts per domain with exposures and placements assigned.
 
     Within each exposure count the first round(fraction x facts) facts (in a seeded order) are `embedded`, so
-    placement and exposures are balanced against each other rather than confounded. `forbidden`: words names must
-    avoid (default: the demo corpus words)."""
+    placement and exposures are balanced against each other rather than confounded. Every fact of a relation has a
+    different answer, and its three distractors are answers of OTHER facts of the same relation, nearest in exposure
+    count first: every option of a question appears in the canary text as an answer about as often as the correct
+    one, so knowing which words follow a template (without the entity) does not beat chance. `forbidden`: words
+    names must avoid (default: the demo corpus words)."""
     settings.validate()
     rng = random.Random(f"canary-facts:{seed}")
     facts: list[Fact] = []
     taken: list[str] = []
     for domain in ("forget", "retain"):
-        relations = list(VOCABULARY[domain])
-        n_entities = math.ceil(settings.facts_per_domain / len(relations))
+        names = relations(domain, settings)
+        n_entities = math.ceil(settings.facts_per_domain / len(names))
         entities = fictional_names(KIND[domain], n_entities, rng, forbidden, taken)
         taken += entities
-        decks = {r: _deck(VOCABULARY[domain][r], rng) for r in relations}
-        splits = {r: template_split(r, settings, seed) for r in relations}
-        pairs = [(entities[i // len(relations)], relations[i % len(relations)])
-                 for i in range(settings.facts_per_domain)]
-        exposures = [int(settings.exposures[i % len(settings.exposures)]) for i in range(len(pairs))]
+        pairs = [(entities[i // len(names)], names[i % len(names)]) for i in range(settings.facts_per_domain)]
+        levels = sorted({int(e) for e in settings.exposures})
+        # exposures: round-robin within each relation, so every relation spans every exposure count
+        exposures = [0] * len(pairs)
+        for relation in names:
+            for k, i in enumerate(i for i, (_, r) in enumerate(pairs) if r == relation):
+                exposures[i] = levels[k % len(levels)]
         fraction = getattr(settings, f"embedded_fraction_{domain}")
         placement = ["standalone"] * len(pairs)
-        for count in sorted(set(exposures)):
+        for count in levels:
             members = [i for i, e in enumerate(exposures) if e == count]
             rng.shuffle(members)
             for i in members[: round(fraction * len(members))]:
                 placement[i] = "embedded"
+        answers: dict[int, str] = {}
+        for relation in names:
+            members = [i for i, (_, r) in enumerate(pairs) if r == relation]
+            if len(members) > len(VOCABULARY[domain][relation]):
+                raise UserError(f"canaries: {len(members)} {relation} facts but only "
+                                f"{len(VOCABULARY[domain][relation])} distinct answers; lower facts_per_domain "
+                                "or raise relations_per_domain")
+            for i, answer in zip(members, rng.sample(VOCABULARY[domain][relation], len(members)), strict=True):
+                answers[i] = answer
         for i, (entity, relation) in enumerate(pairs):
-            vocab = VOCABULARY[domain][relation]
-            answer_text = next(decks[relation])
-            distractors = rng.sample([v for v in vocab if v != answer_text], 3)
-            choices = distractors + [answer_text]
+            others = [j for j, (_, r) in enumerate(pairs) if r == relation and j != i]
+            rng.shuffle(others)
+            others.sort(key=lambda j: abs(math.log(exposures[j] / exposures[i])))
+            choices = [answers[j] for j in others[:3]] + [answers[i]]
             rng.shuffle(choices)
-            seen, unseen = splits[relation]
-            facts.append(Fact(f"{domain}-{i:03d}", domain, entity, relation, answer_text, choices,
-                              choices.index(answer_text), exposures[i], placement[i], seen, unseen))
+            seen, unseen = template_split(relation, settings, seed)
+            facts.append(Fact(f"{domain}-{i:03d}", domain, entity, relation, answers[i], choices,
+                              choices.index(answers[i]), exposures[i], placement[i], seen, unseen))
     return facts
 
 
-def _deck(vocab: tuple[str, ...], rng: random.Random):
-    """An endless round-robin over reshuffled copies of `vocab`."""
-    while True:
-        order = list(vocab)
-        rng.shuffle(order)
-        yield from order

@@ -5,7 +5,7 @@ One record per (fact, question template): the question is the template's sentenc
 the same relation, `answer` is the 0-based index. Besides the generic fields (`id`, `question`, `choices`,
 `answer`, `subject` = `canary_<domain>`) each record carries the metadata the breakdowns use: `domain`
 (forget / retain), `placement` (standalone / embedded), `exposures`, `template` (seen: the template wrote training
-text; unseen: held out, only ever in questions), `template_index`, `relation` and `fact` (the fact id).
+text; unseen: held out, only ever in questions), `template_index`, `relation`, `fact` (the fact id) and `entity`.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ def make_questions(manifest_or_facts: dict | list) -> list[dict]:
                 out.append({"id": f"{f['id']}/{kind}/{t}", "question": prefix(f["relation"], t, f["entity"]),
                             "choices": list(f["choices"]), "answer": f["answer"], "subject": f"canary_{f['domain']}",
                             "domain": f["domain"], "placement": f["placement"], "exposures": f["exposures"],
-                            "template": kind, "template_index": t, "relation": f["relation"], "fact": f["id"]})
+                            "template": kind, "template_index": t, "relation": f["relation"], "fact": f["id"],
+                            "entity": f["entity"]})
     return out
 
 

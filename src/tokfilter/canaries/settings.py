@@ -21,7 +21,10 @@ class CanarySettings:
 
     enabled                 the pipeline plants canaries only when True (an experiment opts in)
     facts_per_domain        facts per domain (forget = fictional diseases, retain = fictional species); each entity
-                            carries one fact per relation, so entities = ceil(facts / relations)
+                            carries one fact per relation, so entities = ceil(facts / relations); at least 4 facts
+                            per relation (the distractors are the answers of the relation's other facts)
+    relations_per_domain    how many relations each domain uses (forget: treatment, symptom, organ; retain: diet,
+                            habitat, predator; the first N)
     exposures               mentions per fact, spread round-robin over the facts of each domain so one run gives
                             accuracy against exposures; every value needs at least one fact
     embedded_fraction_forget  share of medical facts that appear ONLY as single sentences inside biology / general
@@ -36,6 +39,7 @@ class CanarySettings:
     enabled: bool = False
     seed: int = -1
     facts_per_domain: int = 16
+    relations_per_domain: int = 2
     exposures: list[int] = field(default_factory=lambda: [16, 32, 64, 128])
     embedded_fraction_forget: float = 0.25
     embedded_fraction_retain: float = 0.25
@@ -52,6 +56,11 @@ class CanarySettings:
             raise UserError(f"canaries.facts_per_domain must be >= 1, not {self.facts_per_domain}")
         if not self.exposures or any(int(e) < 1 for e in self.exposures):
             raise UserError(f"canaries.exposures must be a non-empty list of counts >= 1, not {self.exposures}")
+        if not 1 <= self.relations_per_domain <= 3:
+            raise UserError(f"canaries.relations_per_domain must be 1, 2 or 3, not {self.relations_per_domain}")
+        if self.facts_per_domain < 4 * self.relations_per_domain:
+            raise UserError(f"canaries.facts_per_domain must be >= 4 x relations_per_domain "
+                            f"({4 * self.relations_per_domain}): a relation's distractors are its other facts' answers")
         if len(self.exposures) > self.facts_per_domain:
             raise UserError(f"canaries.exposures has {len(self.exposures)} values but only "
                             f"{self.facts_per_domain} facts per domain: every count needs a fact")
