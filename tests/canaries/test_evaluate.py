@@ -12,7 +12,7 @@ from tokfilter.canaries import (
     make_questions,
     wilson,
 )
-from tokfilter.canaries.evaluate import control_questions, evaluate_checkpoint
+from tokfilter.canaries.evaluate import control_questions, evaluate_checkpoint, score_canaries
 
 
 def test_wilson_interval():
@@ -28,7 +28,7 @@ def _rows():
     for domain in ("forget", "retain"):
         for i in range(8):
             rows.append({"domain": domain, "template": "seen" if i < 6 else "unseen", "hit": i % 2 == 0,
-                         "hit_pmi": True, "options": 4, "placement": "embedded" if i < 2 else "standalone",
+                         "hit_calibrated": True, "options": 4, "placement": "embedded" if i < 2 else "standalone",
                          "exposures": 4 if i < 4 else 16})
     return rows
 
@@ -37,7 +37,7 @@ def test_report_shape_and_breakdowns():
     report = canary_report(_rows())
     for domain in ("forget", "retain"):
         r = report[domain]
-        assert r["n"] == 6 and r["accuracy"] == 0.5 and r["chance"] == 0.25 and r["accuracy_pmi"] == 1.0
+        assert r["n"] == 6 and r["accuracy"] == 0.5 and r["chance"] == 0.25 and r["accuracy_calibrated"] == 1.0
         assert len(r["ci"]) == 2 and r["ci"][0] < 0.5 < r["ci"][1]
         assert set(r["by_placement"]) == {"embedded", "standalone"} and r["by_placement"]["embedded"]["n"] == 2
         assert r["by_exposures"]["4"]["n"] == 4 and r["by_exposures"]["16"]["n"] == 2
@@ -47,28 +47,37 @@ def test_report_shape_and_breakdowns():
 def test_control_questions_swap_in_unplanted_names():
     questions = make_questions(make_facts(CanarySettings(), 0))
     control = control_questions(questions)
-    seen = [q for q in questions if q["template"] == "seen"]
-    assert len(control) == len(seen)
+    assert len(control) == len(questions)
     planted = {q["entity"] for q in questions}
-    for c, q in zip(control, seen):
+    for c, q in zip(control, questions):
         assert c["entity"] not in planted and q["entity"] not in c["question"]
         assert c["question"] == q["question"].replace(q["entity"], c["entity"])
-        assert c["choices"] == q["choices"] and c["template"] == "control"
+        assert c["choices"] == q["choices"] and c["template"] == "control-" + q["template"]
     assert len({c["entity"] for c in control}) == len(planted)
 
 
 def test_scores_a_checkpoint(tiny_checkpoint, tmp_path):
     from tokfilter.canaries import write_questions
-    from tokfilter.evaluate.loading import load_checkpoint
+    from tokfilter.evaluate.loading import load_checkpoint, scorer_for
+    from tokfilter.evaluate.mcq import score_questions
+    from tokfilter.evaluate.mcq_data import MCQ
 
     questions = make_questions(make_facts(CanarySettings(facts_per_domain=8, exposures=[1], train_templates=2,
                                                          heldout_templates=1), 0))
     model, tokenizer = load_checkpoint(tiny_checkpoint, device="cpu")
+    rows = score_canaries(model, tokenizer, questions)
+    assert len(rows) == 2 * len(questions)
+    # plain accuracy is exactly the project's cloze scorer, question by question
+    mcqs = [MCQ(q["question"], q["choices"], q["answer"], q["id"], q["id"]) for q in questions]
+    tallies = score_questions(mcqs, scorer_for(model, tokenizer), tokenizer, progress=False)
+    for row in rows[: len(questions)]:
+        assert row["hit"] == bool(tallies[row["id"]].correct["accuracy"])
+        assert isinstance(row["hit_calibrated"], bool)
     result = evaluate_canaries(model, tokenizer, questions)
     for domain in ("forget", "retain"):
-        assert result[domain]["n"] == 16 and result[domain]["unseen"]["n"] == 8
-        assert result[domain]["control"]["n"] == 16
-        assert result[domain]["chance"] == 0.25 and 0.0 <= result[domain]["accuracy"] <= 1.0
+        r = result[domain]
+        assert r["n"] == 16 and r["unseen"]["n"] == 8 and r["control"]["n"] == 16
+        assert r["chance"] == 0.25 and 0.0 <= r["accuracy"] <= 1.0 and 0.0 <= r["accuracy_calibrated"] <= 1.0
     path = tmp_path / "q.jsonl"
     write_questions(path, questions)
     assert evaluate_checkpoint(tiny_checkpoint, path, device="cpu") == result  # deterministic, same scorer

@@ -1,25 +1,36 @@
-"""Score a model on canary questions with the project's cloze MCQ scorer; accuracy with breakdowns.
+"""Score a model on canary questions with the project's cloze MCQ scoring; accuracy with breakdowns.
 
-Each question is scored by `tokfilter.evaluate.mcq.score_questions` (cloze: `Question: {prefix}\\nAnswer:` + ` option`,
-the option with the highest summed log-probability wins; `accuracy_pmi` beside it) with its own id as subject, so
-every question's hit is known and any grouping is exact. The result per domain (`forget` = medical facts,
-`retain` = biology facts) is the SEEN-template summary {"accuracy", "accuracy_pmi", "n", "chance", "ci"} (ci: Wilson
-95% interval over questions; questions of one fact are correlated, so it is optimistic by up to sqrt(templates))
-plus `by_placement`, `by_exposures` (seen templates), `unseen` (held-out templates, with its own `by_exposures`)
-and `control`: the seen questions again with the entity replaced by a fictional name that was never planted. The
-control measures what a model gets from the template and the answers' frequencies alone (no fact knowledge); a
-model knows the facts to the extent `accuracy` exceeds `control`. That object is `runs[].canaries` in results.json.
+Every question is scored as `tokfilter eval mcq --scoring cloze` scores it: the prompt of `evaluate.mcq.cloze_prompt`
+(`Question: {prefix}\nAnswer:` + ` option`), log-likelihoods from the project's `LogLikelihoodScorer`
+(`evaluate.loading.scorer_for`), the option with the highest summed log-probability wins (`accuracy`; a test checks
+it equals `evaluate.mcq.score_questions` question by question).
+
+Each question also has a *control*: the same question with the entity replaced by a fictional name that was never
+planted. Its log-likelihoods are what the template and the answers' general frequencies give without the fact, so
+- `control` = plain accuracy on the control questions (what a model gets with no fact knowledge), and
+- `accuracy_calibrated` = argmax over options of log p(option | question) - log p(option | control question):
+  the options' priors cancel (answers differ in length and corpus frequency by several nats, which swamps what a
+  0.2M model learns about one fact), leaving the entity's contribution. It is the sharper of the two at demo scale.
+
+The result per domain (`forget` = medical facts, `retain` = biology facts) is the SEEN-template summary
+{"accuracy", "accuracy_calibrated", "n", "chance", "ci", "ci_calibrated"} (ci: Wilson 95% over questions; the
+questions of one fact share its options and are correlated, so the interval is optimistic by up to
+sqrt(templates)) plus `by_placement`, `by_exposures` (seen templates), `unseen` (held-out templates, with its own
+`by_exposures`) and `control`. That object is `runs[].canaries` in results.json.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import sys
 from collections import defaultdict
 from pathlib import Path
 
+from tqdm import tqdm
+
 from tokfilter.canaries.questions import read_questions
-from tokfilter.evaluate.mcq import score_questions
+from tokfilter.evaluate.mcq import cloze_prompt
 from tokfilter.evaluate.mcq_data import MCQ
 
 Z95 = 1.959964
@@ -37,13 +48,19 @@ def wilson(hits: int, n: int, z: float = Z95) -> list[float]:
 
 
 def summarize(rows: list[dict]) -> dict:
-    """{"accuracy", "accuracy_pmi", "n", "chance", "ci"} over per-question rows ({"hit", "hit_pmi", "options"})."""
+    """{"accuracy", "n", "chance", "ci"} over per-question rows ({"hit", "options"}), plus
+    "accuracy_calibrated" and "ci_calibrated" when the rows have `hit_calibrated`."""
     n = len(rows)
     if n == 0:
         return {"n": 0}
     hits = sum(r["hit"] for r in rows)
-    return {"accuracy": round(hits / n, 6), "accuracy_pmi": round(sum(r["hit_pmi"] for r in rows) / n, 6),
-            "n": n, "chance": round(sum(1 / r["options"] for r in rows) / n, 6), "ci": wilson(hits, n)}
+    out = {"accuracy": round(hits / n, 6), "n": n, "chance": round(sum(1 / r["options"] for r in rows) / n, 6),
+           "ci": wilson(hits, n)}
+    if all("hit_calibrated" in r for r in rows):
+        calibrated = sum(r["hit_calibrated"] for r in rows)
+        out["accuracy_calibrated"] = round(calibrated / n, 6)
+        out["ci_calibrated"] = wilson(calibrated, n)
+    return out
 
 
 def _grouped(rows: list[dict], key: str) -> dict:
@@ -54,12 +71,12 @@ def _grouped(rows: list[dict], key: str) -> dict:
 
 
 def control_questions(questions: list[dict]) -> list[dict]:
-    """The seen questions with each entity replaced by a fresh fictional name of the same kind (never planted)."""
+    """Every question with its entity replaced by a fresh fictional name of the same kind (never planted); ids get
+    a `/control` suffix and `template` becomes `control-seen` / `control-unseen`."""
     from tokfilter.canaries.facts import KIND
     from tokfilter.canaries.names import fictional_names
 
-    seen = [q for q in questions if q["template"] == "seen" and q.get("entity")]
-    entities = sorted({(q["domain"], q["entity"]) for q in seen})
+    entities = sorted({(q["domain"], q["entity"]) for q in questions})
     taken = [e for _, e in entities]
     rng = random.Random("canary-control")
     swap = {}
@@ -69,21 +86,53 @@ def control_questions(questions: list[dict]) -> list[dict]:
             swap[entity] = name
         taken += [swap[e] for e in mine]
     return [{**q, "id": q["id"] + "/control", "question": q["question"].replace(q["entity"], swap[q["entity"]]),
-             "template": "control", "entity": swap[q["entity"]]} for q in seen]
+             "template": "control-" + q["template"], "entity": swap[q["entity"]]} for q in questions]
+
+
+def option_loglikelihoods(model, tokenizer, questions: list[dict], chunk_size: int = 64,
+                          progress: bool = False) -> list[list[float]]:
+    """Summed log-probability of each option after the cloze prompt, per question (the `eval mcq` cloze scoring)."""
+    from tokfilter.evaluate.loading import scorer_for
+
+    scorer = scorer_for(model, tokenizer)
+    out: list[list[float]] = []
+    bar = tqdm(total=len(questions), desc="canaries", unit="q", file=sys.stderr, disable=not progress)
+    for start in range(0, len(questions), chunk_size):
+        chunk = questions[start: start + chunk_size]
+        requests, sizes = [], []
+        for q in chunk:
+            context, continuations = cloze_prompt(MCQ(q["question"], list(q["choices"]), int(q["answer"]), "", ""))
+            ctx_ids = [tokenizer.eot_id] + list(tokenizer.encode_ids(context))
+            requests += [(ctx_ids, ids) for ids in tokenizer.encode_batch_ids(continuations)]
+            sizes.append(len(continuations))
+        lls = [lp for lp, _ in scorer.loglikelihoods(requests)]
+        for k in sizes:
+            out.append(lls[:k])
+            lls = lls[k:]
+        bar.update(len(chunk))
+    bar.close()
+    return out
+
+
+def _argmax(values: list[float]) -> int:
+    return max(range(len(values)), key=values.__getitem__)
 
 
 def score_canaries(model, tokenizer, questions: list[dict], progress: bool = False) -> list[dict]:
-    """Per-question rows: the question record plus `hit` and `hit_pmi` (bool) and `options`."""
-    from tokfilter.evaluate.loading import scorer_for
-
-    mcqs = [MCQ(q["question"], list(q["choices"]), int(q["answer"]), q["id"], q["id"]) for q in questions]
-    if len({m.subject for m in mcqs}) != len(mcqs):
+    """Per-question rows for the questions and their controls: the record plus `hit` (plain cloze), `hit_calibrated`
+    (questions only: option log-likelihoods minus the control question's) and `options`."""
+    if len({q["id"] for q in questions}) != len(questions):
         raise ValueError("canary question ids must be unique")
-    tallies = score_questions(mcqs, scorer_for(model, tokenizer), tokenizer, scoring="cloze", progress=progress,
-                              total=len(mcqs))
-    return [{**q, "hit": bool(tallies[q["id"]].correct["accuracy"]),
-             "hit_pmi": bool(tallies[q["id"]].correct["accuracy_pmi"]), "options": len(q["choices"])}
-            for q in questions]
+    control = control_questions(questions)
+    lls = option_loglikelihoods(model, tokenizer, questions + control, progress=progress)
+    rows = []
+    for i, q in enumerate(questions + control):
+        row = {**q, "hit": _argmax(lls[i]) == q["answer"], "options": len(q["choices"])}
+        if i < len(questions):
+            base = lls[len(questions) + i]
+            row["hit_calibrated"] = _argmax([a - b for a, b in zip(lls[i], base, strict=True)]) == q["answer"]
+        rows.append(row)
+    return rows
 
 
 def canary_report(rows: list[dict]) -> dict:
@@ -93,7 +142,7 @@ def canary_report(rows: list[dict]) -> dict:
         mine = [r for r in rows if r["domain"] == domain]
         seen = [r for r in mine if r["template"] == "seen"]
         unseen = [r for r in mine if r["template"] == "unseen"]
-        control = [r for r in mine if r["template"] == "control"]
+        control = [r for r in mine if r["template"] == "control-seen"]
         out[domain] = {**summarize(seen), "by_placement": _grouped(seen, "placement"),
                        "by_exposures": _grouped(seen, "exposures"),
                        "unseen": {**summarize(unseen), "by_exposures": _grouped(unseen, "exposures")}}
@@ -102,13 +151,10 @@ def canary_report(rows: list[dict]) -> dict:
     return out
 
 
-def evaluate_canaries(model, tokenizer, questions: list[dict] | str | Path, progress: bool = False,
-                      control: bool = True) -> dict:
-    """`runs[].canaries` for a loaded model: score `questions` (records or a JSONL path) and break them down;
-    `control` adds the entity-swapped control questions (twice the seen questions' cost)."""
+def evaluate_canaries(model, tokenizer, questions: list[dict] | str | Path, progress: bool = False) -> dict:
+    """`runs[].canaries` for a loaded model: score `questions` (records or a JSONL path) and their controls, and
+    break them down (see the module docstring)."""
     records = read_questions(questions) if isinstance(questions, (str, Path)) else questions
-    if control:
-        records = records + control_questions(records)
     return canary_report(score_canaries(model, tokenizer, records, progress=progress))
 
 
