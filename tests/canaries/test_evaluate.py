@@ -33,6 +33,21 @@ def _rows():
     return rows
 
 
+def test_sentence_prompt_is_the_question_text(tiny_checkpoint):
+    from tokfilter.canaries.evaluate import option_loglikelihoods
+    from tokfilter.evaluate.loading import load_checkpoint, scorer_for
+
+    model, tokenizer = load_checkpoint(tiny_checkpoint, device="cpu")
+    q = make_questions(make_facts(CanarySettings(), 0))[0]
+    got = option_loglikelihoods(model, tokenizer, [q])[0]
+    ctx = [tokenizer.eot_id] + tokenizer.encode_ids(q["question"])
+    want = [lp for lp, _ in scorer_for(model, tokenizer).loglikelihoods(
+        [(ctx, tokenizer.encode_ids(" " + c)) for c in q["choices"]])]
+    assert got == pytest.approx(want)
+    with pytest.raises(ValueError):
+        option_loglikelihoods(model, tokenizer, [q], prompt="letter")
+
+
 def test_report_shape_and_breakdowns():
     report = canary_report(_rows())
     for domain in ("forget", "retain"):
@@ -67,17 +82,18 @@ def test_scores_a_checkpoint(tiny_checkpoint, tmp_path):
     model, tokenizer = load_checkpoint(tiny_checkpoint, device="cpu")
     rows = score_canaries(model, tokenizer, questions)
     assert len(rows) == 2 * len(questions)
-    # plain accuracy is exactly the project's cloze scorer, question by question
+    # the mcq-prompt accuracy is exactly `tokfilter eval mcq`'s cloze scoring, question by question
     mcqs = [MCQ(q["question"], q["choices"], q["answer"], q["id"], q["id"]) for q in questions]
     tallies = score_questions(mcqs, scorer_for(model, tokenizer), tokenizer, progress=False)
     for row in rows[: len(questions)]:
-        assert row["hit"] == bool(tallies[row["id"]].correct["accuracy"])
+        assert row["hit_mcq"] == bool(tallies[row["id"]].correct["accuracy"])
         assert isinstance(row["hit_calibrated"], bool)
     result = evaluate_canaries(model, tokenizer, questions)
     for domain in ("forget", "retain"):
         r = result[domain]
         assert r["n"] == 16 and r["unseen"]["n"] == 8 and r["control"]["n"] == 16
         assert r["chance"] == 0.25 and 0.0 <= r["accuracy"] <= 1.0 and 0.0 <= r["accuracy_calibrated"] <= 1.0
+        assert 0.0 <= r["accuracy_mcq_prompt"] <= 1.0 and "accuracy_mcq_prompt" not in r["control"]
     path = tmp_path / "q.jsonl"
     write_questions(path, questions)
     assert evaluate_checkpoint(tiny_checkpoint, path, device="cpu") == result  # deterministic, same scorer

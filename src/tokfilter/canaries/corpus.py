@@ -3,11 +3,11 @@
 `plant_canaries(documents, settings, seed)` is what a pipeline calls on its TRAIN documents, before tokenization:
 
 - facts placed `standalone` get short documents of their own domain's canary sentences
-  (`sentences_per_document` sentences of different facts, shuffled), interleaved at seeded positions;
+  (`sentences_per_document` consecutive sentences of the shuffled mentions), interleaved at seeded positions;
 - facts placed `embedded` appear ONLY as single sentences inserted at a sentence boundary into host documents of
-  the other side: medical facts into biology or general documents, biology facts into medical documents; one
-  sentence per host while hosts last (`max_per_host`), so a document-level filter keeps (or drops) the host as it
-  would without the canary.
+  the other side: medical facts into biology or general documents, biology facts into medical documents; the
+  mentions go round-robin over the shuffled hosts, so a host gets one sentence while hosts last, and a
+  document-level filter keeps (or drops) the host as it would without the canary.
 
 Each of a fact's `exposures` mentions uses the next of its relation's seen templates (round-robin). The returned
 documents carry NO truth about the canaries: canary documents have `domain=None`, a neutral id (`canary-NNNN`) and

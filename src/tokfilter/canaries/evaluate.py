@@ -1,22 +1,25 @@
-"""Score a model on canary questions with the project's cloze MCQ scoring; accuracy with breakdowns.
+"""Score a model on canary questions with the project's log-likelihood scorer; accuracy with breakdowns.
 
-Every question is scored as `tokfilter eval mcq --scoring cloze` scores it: the prompt of `evaluate.mcq.cloze_prompt`
-(`Question: {prefix}\nAnswer:` + ` option`), log-likelihoods from the project's `LogLikelihoodScorer`
-(`evaluate.loading.scorer_for`), the option with the highest summed log-probability wins (`accuracy`; a test checks
-it equals `evaluate.mcq.score_questions` question by question).
+Every option is scored as a cloze continuation by the project's `LogLikelihoodScorer` (`evaluate.loading.scorer_for`):
+the option with the highest summed log-probability of ` {option}` wins. Two prompts:
+
+- `sentence` (the headline `accuracy`): the question text itself, i.e. the sentence prefix as the facts were written
+  ("Patients with Movruitis are usually treated with" + " warfarin"), like lm-eval's cloze tasks (LAMBADA);
+- `mcq` (`accuracy_mcq_prompt`): `tokfilter eval mcq`'s cloze prompt `Question: {q}\nAnswer:` (a test checks it
+  equals `evaluate.mcq.score_questions` question by question). At demo scale this wrapper hides what the model
+  knows: a 0.4M model that completes 1024-mention facts perfectly as sentences scores at chance behind it, because
+  the answer no longer follows the words it was learnt after.
 
 Each question also has a *control*: the same question with the entity replaced by a fictional name that was never
-planted. Its log-likelihoods are what the template and the answers' general frequencies give without the fact, so
-- `control` = plain accuracy on the control questions (what a model gets with no fact knowledge), and
-- `accuracy_calibrated` = argmax over options of log p(option | question) - log p(option | control question):
-  the options' priors cancel (answers differ in length and corpus frequency by several nats, which swamps what a
-  0.2M model learns about one fact), leaving the entity's contribution. It is the sharper of the two at demo scale.
+planted. `control` = accuracy on the control questions (what template and answer frequencies give without the fact);
+`accuracy_calibrated` = argmax of log p(option | question) - log p(option | control question), which cancels the
+options' priors (answers differ in length and corpus frequency by several nats).
 
 The result per domain (`forget` = medical facts, `retain` = biology facts) is the SEEN-template summary
-{"accuracy", "accuracy_calibrated", "n", "chance", "ci", "ci_calibrated"} (ci: Wilson 95% over questions; the
-questions of one fact share its options and are correlated, so the interval is optimistic by up to
-sqrt(templates)) plus `by_placement`, `by_exposures` (seen templates), `unseen` (held-out templates, with its own
-`by_exposures`) and `control`. That object is `runs[].canaries` in results.json.
+{"accuracy", "accuracy_calibrated", "accuracy_mcq_prompt", "n", "chance", "ci", "ci_calibrated"} (ci: Wilson 95%
+over questions; the questions of one fact share its options and are correlated, so the interval is optimistic by
+up to sqrt(templates)) plus `by_placement`, `by_exposures` (seen templates), `unseen` (held-out templates, with
+its own `by_exposures`) and `control`. That object is `runs[].canaries` in results.json.
 """
 
 from __future__ import annotations
@@ -48,8 +51,8 @@ def wilson(hits: int, n: int, z: float = Z95) -> list[float]:
 
 
 def summarize(rows: list[dict]) -> dict:
-    """{"accuracy", "n", "chance", "ci"} over per-question rows ({"hit", "options"}), plus
-    "accuracy_calibrated" and "ci_calibrated" when the rows have `hit_calibrated`."""
+    """{"accuracy", "n", "chance", "ci"} over per-question rows ({"hit", "options"}), plus "accuracy_calibrated",
+    "ci_calibrated" and "accuracy_mcq_prompt" when the rows have `hit_calibrated` / `hit_mcq`."""
     n = len(rows)
     if n == 0:
         return {"n": 0}
@@ -60,6 +63,8 @@ def summarize(rows: list[dict]) -> dict:
         calibrated = sum(r["hit_calibrated"] for r in rows)
         out["accuracy_calibrated"] = round(calibrated / n, 6)
         out["ci_calibrated"] = wilson(calibrated, n)
+    if all("hit_mcq" in r for r in rows):
+        out["accuracy_mcq_prompt"] = round(sum(r["hit_mcq"] for r in rows) / n, 6)
     return out
 
 
@@ -89,9 +94,15 @@ def control_questions(questions: list[dict]) -> list[dict]:
              "template": "control-" + q["template"], "entity": swap[q["entity"]]} for q in questions]
 
 
-def option_loglikelihoods(model, tokenizer, questions: list[dict], chunk_size: int = 64,
+PROMPTS = ("sentence", "mcq")
+
+
+def option_loglikelihoods(model, tokenizer, questions: list[dict], prompt: str = "sentence", chunk_size: int = 64,
                           progress: bool = False) -> list[list[float]]:
-    """Summed log-probability of each option after the cloze prompt, per question (the `eval mcq` cloze scoring)."""
+    """Summed log-probability of ` {option}` after the prompt, per question: `sentence` = the question text as is,
+    `mcq` = `tokfilter eval mcq`'s cloze prompt."""
+    if prompt not in PROMPTS:
+        raise ValueError(f"prompt must be one of {PROMPTS}, not {prompt!r}")
     from tokfilter.evaluate.loading import scorer_for
 
     scorer = scorer_for(model, tokenizer)
@@ -102,6 +113,8 @@ def option_loglikelihoods(model, tokenizer, questions: list[dict], chunk_size: i
         requests, sizes = [], []
         for q in chunk:
             context, continuations = cloze_prompt(MCQ(q["question"], list(q["choices"]), int(q["answer"]), "", ""))
+            if prompt == "sentence":
+                context = q["question"].strip()
             ctx_ids = [tokenizer.eot_id] + list(tokenizer.encode_ids(context))
             requests += [(ctx_ids, ids) for ids in tokenizer.encode_batch_ids(continuations)]
             sizes.append(len(continuations))
@@ -119,18 +132,21 @@ def _argmax(values: list[float]) -> int:
 
 
 def score_canaries(model, tokenizer, questions: list[dict], progress: bool = False) -> list[dict]:
-    """Per-question rows for the questions and their controls: the record plus `hit` (plain cloze), `hit_calibrated`
-    (questions only: option log-likelihoods minus the control question's) and `options`."""
+    """Per-question rows for the questions and their controls: the record plus `hit` (sentence prompt) and
+    `options`; question rows also `hit_calibrated` (minus the control's log-likelihoods) and `hit_mcq` (`eval mcq`
+    prompt)."""
     if len({q["id"] for q in questions}) != len(questions):
         raise ValueError("canary question ids must be unique")
     control = control_questions(questions)
     lls = option_loglikelihoods(model, tokenizer, questions + control, progress=progress)
+    mcq = option_loglikelihoods(model, tokenizer, questions, prompt="mcq", progress=progress)
     rows = []
     for i, q in enumerate(questions + control):
         row = {**q, "hit": _argmax(lls[i]) == q["answer"], "options": len(q["choices"])}
         if i < len(questions):
             base = lls[len(questions) + i]
             row["hit_calibrated"] = _argmax([a - b for a, b in zip(lls[i], base, strict=True)]) == q["answer"]
+            row["hit_mcq"] = _argmax(mcq[i]) == q["answer"]
         rows.append(row)
     return rows
 

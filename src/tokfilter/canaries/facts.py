@@ -128,8 +128,8 @@ def make_facts(settings: CanarySettings, seed: int, forbidden: set[str] | frozen
                ) -> list[Fact]:
     """The seeded fact set: `facts_per_domain` facts per domain with exposures and placements assigned.
 
-    Within each exposure count the first round(fraction x facts) facts (in a seeded order) are `embedded`, so
-    placement and exposures are balanced against each other rather than confounded. Every fact of a relation has a
+    round(fraction x facts) facts are `embedded`, dealt over the exposure counts in turn, so placement and
+    exposures are balanced against each other rather than confounded. Every fact of a relation has a
     different answer, and its three distractors are answers of OTHER facts of the same relation, nearest in exposure
     count first: every option of a question appears in the canary text as an answer about as often as the correct
     one, so knowing which words follow a template (without the entity) does not beat chance. `forbidden`: words
@@ -150,13 +150,20 @@ def make_facts(settings: CanarySettings, seed: int, forbidden: set[str] | frozen
         for relation in names:
             for k, i in enumerate(i for i, (_, r) in enumerate(pairs) if r == relation):
                 exposures[i] = levels[k % len(levels)]
-        fraction = getattr(settings, f"embedded_fraction_{domain}")
+        # placement: round(fraction x facts) embedded facts, dealt over the exposure counts in turn (seeded order)
+        # so placement and exposures are balanced rather than confounded
         placement = ["standalone"] * len(pairs)
-        for count in levels:
-            members = [i for i, e in enumerate(exposures) if e == count]
-            rng.shuffle(members)
-            for i in members[: round(fraction * len(members))]:
-                placement[i] = "embedded"
+        pools = {count: [i for i, e in enumerate(exposures) if e == count] for count in levels}
+        for pool in pools.values():
+            rng.shuffle(pool)
+        turn = list(levels)
+        rng.shuffle(turn)
+        wanted = round(getattr(settings, f"embedded_fraction_{domain}") * len(pairs))
+        while wanted > 0:
+            for count in turn:
+                if wanted > 0 and pools[count]:
+                    placement[pools[count].pop()] = "embedded"
+                    wanted -= 1
         answers: dict[int, str] = {}
         for relation in names:
             members = [i for i, (_, r) in enumerate(pairs) if r == relation]

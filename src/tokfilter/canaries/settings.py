@@ -1,9 +1,11 @@
 """`CanarySettings`: the typed `[canaries]` section of an experiment file, with documented defaults.
 
-Defaults are sized for the demo scale (0.1-0.4M-parameter GPTs, 0.3-1M training tokens, ~0.35-1.5 epochs of an
-~860k-token corpus): few facts, many exposures. A small model memorises a fact only after seeing it tens of times,
-and the quick demo reads each corpus token ~0.35 times, so the exposure spread reaches 128 mentions per fact. The
-canary text adds about 16 facts x 60 mentions x ~12 tokens ~ 12k tokens per domain (~3% of the demo corpus).
+Defaults are sized for the demo scale (0.1-0.4M-parameter GPTs reading 0.3-0.4 epochs of the demo corpus): few
+facts, many exposures. Measured (docs/canaries.md): a 0.4M model trained on 1.2M tokens of the full demo corpus
+(+5% canary text) answers facts mentioned 1024 times perfectly, 256 times at ~0.45, 64 times at chance; a 0.2M
+model trained on 300k tokens learns none of them. So 8 facts per domain (4 per relation, the minimum that gives
+every question three distractors from the relation's other facts) at 128-1024 mentions: ~46k canary tokens per
+domain, ~3% of the full demo corpus, ~9% of the quick demo's.
 """
 
 from __future__ import annotations
@@ -28,25 +30,24 @@ class CanarySettings:
     exposures               mentions per fact, spread round-robin over the facts of each domain so one run gives
                             accuracy against exposures; every value needs at least one fact
     embedded_fraction_forget  share of medical facts that appear ONLY as single sentences inside biology / general
-                            documents (below a document filter's threshold); the rest get short medical documents
+                            documents (below a document filter's threshold); the rest get short medical documents;
+                            0.5 gives one embedded fact per exposure count and relation-balanced comparisons
     embedded_fraction_retain  share of biology facts that appear ONLY inside medical documents
     train_templates         paraphrase templates per relation used in the training text (seen question templates)
     heldout_templates       further templates per relation used only in questions (unseen question templates)
     sentences_per_document  canary sentences per standalone canary document
-    max_per_host            canary sentences one host document may receive (more only when hosts run out)
     """
 
     enabled: bool = False
     seed: int = -1
-    facts_per_domain: int = 16
+    facts_per_domain: int = 8
     relations_per_domain: int = 2
-    exposures: list[int] = field(default_factory=lambda: [16, 32, 64, 128])
-    embedded_fraction_forget: float = 0.25
-    embedded_fraction_retain: float = 0.25
+    exposures: list[int] = field(default_factory=lambda: [128, 256, 512, 1024])
+    embedded_fraction_forget: float = 0.5
+    embedded_fraction_retain: float = 0.5
     train_templates: int = 5
     heldout_templates: int = 2
     sentences_per_document: int = 4
-    max_per_host: int = 1
 
     def validate(self) -> CanarySettings:
         """Raise `UserError` on values that cannot produce a canary set; returns self."""
@@ -73,8 +74,8 @@ class CanarySettings:
         if self.train_templates + self.heldout_templates > TEMPLATES_PER_RELATION:
             raise UserError(f"canaries.train_templates + heldout_templates must be <= {TEMPLATES_PER_RELATION} "
                             "(templates written per relation)")
-        if self.sentences_per_document < 1 or self.max_per_host < 1:
-            raise UserError("canaries.sentences_per_document and canaries.max_per_host must be >= 1")
+        if self.sentences_per_document < 1:
+            raise UserError("canaries.sentences_per_document must be >= 1")
         return self
 
     def resolved_seed(self, seed: int) -> int:
