@@ -22,7 +22,7 @@ def _run(argv: list[str]) -> int:
 def test_generate_standalone_only(tmp_path, capsys):
     out = tmp_path / "c"
     assert _run(["canaries", "generate", "--out", str(out), "--corpus", "none", "--facts-per-domain", "8",
-                 "--exposures", "1,2", "--embedded-fraction-forget", "0", "--embedded-fraction-retain", "0"]) == 0
+                 "--exposures", "1", "--embedded-fraction-forget", "0", "--embedded-fraction-retain", "0"]) == 0
     summary = json.loads(capsys.readouterr().out)
     docs = [json.loads(line) for line in (out / "documents.jsonl").read_text().splitlines()]
     questions = [json.loads(line) for line in (out / "questions.jsonl").read_text().splitlines()]

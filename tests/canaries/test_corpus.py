@@ -29,7 +29,7 @@ def _small(demo_train, per_domain=60):
 
 def test_deterministic_per_seed(demo_train):
     docs = _small(demo_train)
-    s = CanarySettings(facts_per_domain=8, exposures=[2, 4])
+    s = CanarySettings(facts_per_domain=16, exposures=[2, 4])
     a, ma = plant_canaries(docs, s, 0)
     b, mb = plant_canaries(docs, s, 0)
     c, mc = plant_canaries(docs, s, 1)
@@ -38,7 +38,7 @@ def test_deterministic_per_seed(demo_train):
     assert [d.text for d in a] != [d.text for d in c]
     assert make_questions(ma) != make_questions(mc)
     # a pinned canaries.seed ignores the experiment seed
-    pinned = CanarySettings(facts_per_domain=8, exposures=[2, 4], seed=5)
+    pinned = CanarySettings(facts_per_domain=16, exposures=[2, 4], seed=5)
     assert plant_canaries(docs, pinned, 0)[1] == plant_canaries(docs, pinned, 1)[1]
 
 

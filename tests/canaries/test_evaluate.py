@@ -28,7 +28,7 @@ def _rows():
     for domain in ("forget", "retain"):
         for i in range(8):
             rows.append({"domain": domain, "template": "seen" if i < 6 else "unseen", "hit": i % 2 == 0,
-                         "hit_sentence": True, "options": 4, "placement": "embedded" if i < 2 else "standalone",
+                         "hit_calibrated": True, "options": 4, "placement": "embedded" if i < 2 else "standalone",
                          "exposures": 4 if i < 4 else 16})
     return rows
 
@@ -52,7 +52,7 @@ def test_report_shape_and_breakdowns():
     report = canary_report(_rows())
     for domain in ("forget", "retain"):
         r = report[domain]
-        assert r["n"] == 6 and r["accuracy"] == 0.5 and r["chance"] == 0.25 and r["accuracy_sentence"] == 1.0
+        assert r["n"] == 6 and r["accuracy"] == 0.5 and r["chance"] == 0.25 and r["accuracy_calibrated"] == 1.0
         assert len(r["ci"]) == 2 and r["ci"][0] < 0.5 < r["ci"][1]
         assert set(r["by_placement"]) == {"embedded", "standalone"} and r["by_placement"]["embedded"]["n"] == 2
         assert r["by_exposures"]["4"]["n"] == 4 and r["by_exposures"]["16"]["n"] == 2
@@ -87,12 +87,12 @@ def test_scores_a_checkpoint(tiny_checkpoint, tmp_path):
     tallies = score_questions(mcqs, scorer_for(model, tokenizer), tokenizer, progress=False)
     for row in rows[: len(questions)]:
         assert row["hit_mcq"] == bool(tallies[row["id"]].correct["accuracy"])
-        assert isinstance(row["hit_sentence"], bool) and isinstance(row["hit"], bool)
+        assert isinstance(row["hit_calibrated"], bool) and isinstance(row["hit"], bool)
     result = evaluate_canaries(model, tokenizer, questions)
     for domain in ("forget", "retain"):
         r = result[domain]
         assert r["n"] == 16 and r["unseen"]["n"] == 8 and r["control"]["n"] == 16
-        assert r["chance"] == 0.25 and 0.0 <= r["accuracy"] <= 1.0 and 0.0 <= r["accuracy_sentence"] <= 1.0
+        assert r["chance"] == 0.25 and 0.0 <= r["accuracy"] <= 1.0 and 0.0 <= r["accuracy_calibrated"] <= 1.0
         assert 0.0 <= r["accuracy_mcq_prompt"] <= 1.0 and "accuracy_mcq_prompt" not in r["control"]
     path = tmp_path / "q.jsonl"
     write_questions(path, questions)
@@ -120,5 +120,5 @@ def test_calibration_cancels_option_priors(monkeypatch):
     for domain in ("forget", "retain"):
         r = result[domain]
         first = sum(q["answer"] == 0 for q in questions if q["domain"] == domain and q["template"] == "seen") / r["n"]
-        assert r["accuracy"] == 1.0 and r["accuracy_sentence"] == pytest.approx(first, abs=1e-6)
+        assert r["accuracy_calibrated"] == 1.0 and r["accuracy"] == pytest.approx(first, abs=1e-6)
         assert r["control"]["accuracy"] == pytest.approx(first, abs=1e-6)

@@ -12,7 +12,7 @@ from tokfilter.canaries.names import demo_words, fictional_names, names_in, word
 SEEDS = range(5)
 
 
-def _entities(seed: int, facts: int = 30) -> set[str]:
+def _entities(seed: int, facts: int = 32) -> set[str]:
     return {f.entity for f in make_facts(CanarySettings(facts_per_domain=facts), seed)}
 
 

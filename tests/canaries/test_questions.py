@@ -13,7 +13,7 @@ from tokfilter.evaluate.mcq_data import MCQReader, detect_format
 
 
 def test_one_record_per_fact_and_template(tmp_path):
-    s = CanarySettings(facts_per_domain=8, exposures=[1, 2, 3], train_templates=4, heldout_templates=3)
+    s = CanarySettings(facts_per_domain=16, exposures=[1, 2], train_templates=4, heldout_templates=3)
     facts = make_facts(s, 0)
     questions = make_questions(facts)
     assert len(questions) == len(facts) * 7

@@ -3,22 +3,21 @@
 Every option is scored as a cloze continuation ` {option}` by the project's `LogLikelihoodScorer`
 (`evaluate.loading.scorer_for`), with the question text itself as the prompt: the sentence prefix the fact was
 written with ("Patients with Movruitis are usually treated with" + " warfarin"), as lm-eval's cloze tasks do.
-Each question has a *control*: the same question with the entity replaced by a fictional name that was never
-planted, i.e. what the template and the answers' frequencies give without the fact.
 
-- `accuracy` (headline): argmax over options of log p(option | question) - log p(option | control question). The
-  options' priors cancel, leaving what the entity contributes. Without it the measure is confounded: the four
-  options of a question are answers of the relation's other facts, and the answer of the most-mentioned fact
-  becomes the model's favourite after that template whatever the entity (measured: a 0.2M quick-demo model picks
-  it for every question, so every less-mentioned fact scores 0 and the total is exactly 1/4).
-- `accuracy_sentence`: plain argmax of log p(option | question) (same prompt, no control).
+- `accuracy` (headline): the option with the highest summed log-probability wins. A question's options are one
+  option group (`facts.make_facts`): answers exactly as frequent in the canary text, so the template alone gives
+  chance and only the entity tells them apart.
+- `control`: the same questions with each entity swapped for a fictional name that was never planted; its accuracy
+  checks that claim (near chance = no prior leak; with distractors of other exposure counts it was not: the
+  most-mentioned answer won every question of its relation).
+- `accuracy_calibrated`: argmax of log p(option | question) - log p(option | control question): what the entity
+  adds over the prior, a diagnostic.
 - `accuracy_mcq_prompt`: `tokfilter eval mcq`'s cloze prompt `Question: {q}\nAnswer:` (a test checks it equals
   `evaluate.mcq.score_questions` question by question). At demo scale this wrapper hides what the model knows: a
   0.4M model that completes 1024-mention facts perfectly as sentences is at chance behind it.
-- `control`: `accuracy_sentence` of the control questions (the prior alone); chance when there is no confound.
 
 The result per domain (`forget` = medical facts, `retain` = biology facts) is the SEEN-template summary
-{"accuracy", "accuracy_sentence", "accuracy_mcq_prompt", "n", "chance", "ci"} (ci: Wilson 95% of `accuracy` over
+{"accuracy", "accuracy_calibrated", "accuracy_mcq_prompt", "n", "chance", "ci"} (ci: Wilson 95% of `accuracy` over
 questions; the questions of one fact share its options and are correlated, so the interval is optimistic by up to
 sqrt(templates)) plus `by_placement`, `by_exposures` (seen templates), `unseen` (held-out templates, with its own
 `by_exposures`) and `control`. That object is `runs[].canaries` in results.json.
@@ -53,16 +52,16 @@ def wilson(hits: int, n: int, z: float = Z95) -> list[float]:
 
 
 def summarize(rows: list[dict]) -> dict:
-    """{"accuracy", "n", "chance", "ci"} over per-question rows ({"hit", "options"}), plus "accuracy_sentence" and
-    "accuracy_mcq_prompt" when the rows have `hit_sentence` / `hit_mcq`."""
+    """{"accuracy", "n", "chance", "ci"} over per-question rows ({"hit", "options"}), plus "accuracy_calibrated" and
+    "accuracy_mcq_prompt" when the rows have `hit_calibrated` / `hit_mcq`."""
     n = len(rows)
     if n == 0:
         return {"n": 0}
     hits = sum(r["hit"] for r in rows)
     out = {"accuracy": round(hits / n, 6), "n": n, "chance": round(sum(1 / r["options"] for r in rows) / n, 6),
            "ci": wilson(hits, n)}
-    if all("hit_sentence" in r for r in rows):
-        out["accuracy_sentence"] = round(sum(r["hit_sentence"] for r in rows) / n, 6)
+    if all("hit_calibrated" in r for r in rows):
+        out["accuracy_calibrated"] = round(sum(r["hit_calibrated"] for r in rows) / n, 6)
     if all("hit_mcq" in r for r in rows):
         out["accuracy_mcq_prompt"] = round(sum(r["hit_mcq"] for r in rows) / n, 6)
     return out
@@ -132,9 +131,8 @@ def _argmax(values: list[float]) -> int:
 
 
 def score_canaries(model, tokenizer, questions: list[dict], progress: bool = False) -> list[dict]:
-    """Per-question rows for the questions and their controls: the record plus `hit` and `options`. Question rows:
-    `hit` = calibrated (minus the control's log-likelihoods), `hit_sentence` (plain), `hit_mcq` (`eval mcq` prompt);
-    control rows: `hit` = plain."""
+    """Per-question rows for the questions and their controls: the record plus `hit` (plain) and `options`;
+    question rows also `hit_calibrated` (minus the control's log-likelihoods) and `hit_mcq` (`eval mcq` prompt)."""
     if len({q["id"] for q in questions}) != len(questions):
         raise ValueError("canary question ids must be unique")
     control = control_questions(questions)
@@ -145,8 +143,7 @@ def score_canaries(model, tokenizer, questions: list[dict], progress: bool = Fal
         row = {**q, "hit": _argmax(lls[i]) == q["answer"], "options": len(q["choices"])}
         if i < len(questions):
             base = lls[len(questions) + i]
-            row["hit_sentence"] = row["hit"]
-            row["hit"] = _argmax([a - b for a, b in zip(lls[i], base, strict=True)]) == q["answer"]
+            row["hit_calibrated"] = _argmax([a - b for a, b in zip(lls[i], base, strict=True)]) == q["answer"]
             row["hit_mcq"] = _argmax(mcq[i]) == q["answer"]
         rows.append(row)
     return rows

@@ -4,7 +4,7 @@ A fact is (fictional entity, relation, real answer): "Movruitis is treated with 
 krill". The entity is invented (`names.py`), so the only way a model can know the fact is from the planted text; the
 answer is a real, domain-typical word, so the text reads like its domain and a token classifier scores it like any
 medical or biology sentence. Distractors come from the same relation's vocabulary, and more strictly from the
-answers of the other facts of that relation (see `make_facts`), so every option is as familiar as the answer.
+answers of the same option group, which are exactly as frequent in the canary text as the answer (`make_facts`).
 
 Templates are sentence prefixes that END right before the answer ("Patients with {e} are usually treated with"):
 the training sentence is `prefix + " " + answer + "."`, and a question is the bare prefix, scored as a cloze
@@ -24,6 +24,7 @@ from tokfilter.canaries.settings import CanarySettings
 from tokfilter.errors import UserError
 
 TEMPLATES_PER_RELATION = 8
+OPTIONS = 4  # choices per question
 KIND = {"forget": "disease", "retain": "species"}
 
 # relation -> real answers (every answer a real domain word or phrase; no answer is a prefix of another)
@@ -129,11 +130,12 @@ def make_facts(settings: CanarySettings, seed: int, forbidden: set[str] | frozen
     """The seeded fact set: `facts_per_domain` facts per domain with exposures and placements assigned.
 
     round(fraction x facts) facts are `embedded`, dealt over the exposure counts in turn, so placement and
-    exposures are balanced against each other rather than confounded. Every fact of a relation has a
-    different answer, and its three distractors are answers of OTHER facts of the same relation, nearest in exposure
-    count first: every option of a question appears in the canary text as an answer about as often as the correct
-    one, so knowing which words follow a template (without the entity) does not beat chance. `forbidden`: words
-    names must avoid (default: the demo corpus words)."""
+    exposures are balanced against each other rather than confounded. A relation's facts come in option groups:
+    4 real answers x the exposure counts, each answer belonging to one fact at each count. A question's options are
+    its group's 4 answers, all equally frequent in the canary text after the same templates, so knowing which
+    words follow a template (without the entity) gives chance and only the entity tells the answer (measured: with
+    distractors of other exposure counts, the most-mentioned answer won every question of its relation).
+    `forbidden`: words names must avoid (default: the demo corpus words)."""
     settings.validate()
     rng = random.Random(f"canary-facts:{seed}")
     facts: list[Fact] = []
@@ -145,11 +147,15 @@ def make_facts(settings: CanarySettings, seed: int, forbidden: set[str] | frozen
         taken += entities
         pairs = [(entities[i // len(names)], names[i % len(names)]) for i in range(settings.facts_per_domain)]
         levels = sorted({int(e) for e in settings.exposures})
-        # exposures: round-robin within each relation, so every relation spans every exposure count
-        exposures = [0] * len(pairs)
+        # a relation's facts come in option groups of OPTIONS answers x len(levels) exposure counts: every answer of
+        # a group belongs to one fact at each count, so the group's answers are equally frequent in the canary text
+        # and the group is every question's option set; j = index within the relation -> (group, answer, level)
+        exposures, slot = [0] * len(pairs), [(0, 0)] * len(pairs)
         for relation in names:
-            for k, i in enumerate(i for i, (_, r) in enumerate(pairs) if r == relation):
-                exposures[i] = levels[k % len(levels)]
+            for j, i in enumerate(i for i, (_, r) in enumerate(pairs) if r == relation):
+                group, rest = divmod(j, OPTIONS * len(levels))
+                slot[i] = (group, rest // len(levels))
+                exposures[i] = levels[rest % len(levels)]
         # placement: round(fraction x facts) embedded facts, dealt over the exposure counts in turn (seeded order)
         # so placement and exposures are balanced rather than confounded
         placement = ["standalone"] * len(pairs)
@@ -164,24 +170,24 @@ def make_facts(settings: CanarySettings, seed: int, forbidden: set[str] | frozen
                 if wanted > 0 and pools[count]:
                     placement[pools[count].pop()] = "embedded"
                     wanted -= 1
-        answers: dict[int, str] = {}
+        groups: dict[tuple[str, int], list[str]] = {}
         for relation in names:
-            members = [i for i, (_, r) in enumerate(pairs) if r == relation]
-            if len(members) > len(VOCABULARY[domain][relation]):
-                raise UserError(f"canaries: {len(members)} {relation} facts but only "
-                                f"{len(VOCABULARY[domain][relation])} distinct answers; lower facts_per_domain "
-                                "or raise relations_per_domain")
-            for i, answer in zip(members, rng.sample(VOCABULARY[domain][relation], len(members)), strict=True):
-                answers[i] = answer
+            n_groups = 1 + max(slot[i][0] for i, (_, r) in enumerate(pairs) if r == relation)
+            vocab = VOCABULARY[domain][relation]
+            if n_groups * OPTIONS > len(vocab):
+                raise UserError(f"canaries: {n_groups * OPTIONS} {relation} answers needed but only {len(vocab)} "
+                                "exist; lower facts_per_domain or raise relations_per_domain")
+            drawn = rng.sample(vocab, n_groups * OPTIONS)
+            for g in range(n_groups):
+                groups[relation, g] = drawn[g * OPTIONS: (g + 1) * OPTIONS]
         for i, (entity, relation) in enumerate(pairs):
-            others = [j for j, (_, r) in enumerate(pairs) if r == relation and j != i]
-            rng.shuffle(others)
-            others.sort(key=lambda j: abs(math.log(exposures[j] / exposures[i])))
-            choices = [answers[j] for j in others[:3]] + [answers[i]]
+            group, k = slot[i]
+            answer = groups[relation, group][k]
+            choices = list(groups[relation, group])
             rng.shuffle(choices)
             seen, unseen = template_split(relation, settings, seed)
-            facts.append(Fact(f"{domain}-{i:03d}", domain, entity, relation, answers[i], choices,
-                              choices.index(answers[i]), exposures[i], placement[i], seen, unseen))
+            facts.append(Fact(f"{domain}-{i:03d}", domain, entity, relation, answer, choices,
+                              choices.index(answer), exposures[i], placement[i], seen, unseen))
     return facts
 
 

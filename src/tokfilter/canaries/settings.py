@@ -1,11 +1,11 @@
 """`CanarySettings`: the typed `[canaries]` section of an experiment file, with documented defaults.
 
-Defaults are sized for the demo scale (0.1-0.4M-parameter GPTs reading 0.3-0.4 epochs of the demo corpus): few
-facts, many exposures. Measured (docs/canaries.md): a 0.4M model trained on 1.2M tokens of the full demo corpus
-(+5% canary text) answers facts mentioned 1024 times perfectly, 256 times at ~0.45, 64 times at chance; a 0.2M
-model trained on 300k tokens learns none of them. So 8 facts per domain (4 per relation, the minimum that gives
-every question three distractors from the relation's other facts) at 128-1024 mentions: ~46k canary tokens per
-domain, ~3% of the full demo corpus, ~9% of the quick demo's.
+Defaults are sized for the full demo (0.1-0.4M-parameter GPTs reading ~0.4 epochs of the demo corpus): few facts,
+many exposures. Facts come in option groups (`facts.make_facts`): per relation, 4 answers x the exposure counts,
+so facts_per_domain is a multiple of relations_per_domain x 4 x len(exposures): 2 x 4 x 2 = 16 by default, at 128
+and 512 mentions: 5,120 canary sentences (~60k tokens) per domain, ~4% of the full demo corpus, ~12% of the quick
+demo's. Measured (docs/canaries.md): a 0.4M model trained on 1.2M tokens learns facts mentioned 512-1024 times;
+a 0.2M model trained on 300k tokens (the quick demo) only those mentioned ~1024 times.
 """
 
 from __future__ import annotations
@@ -22,16 +22,16 @@ class CanarySettings:
     """What to plant and how. `seed` < 0 follows the experiment seed; >= 0 pins the canary set across seeds.
 
     enabled                 the pipeline plants canaries only when True (an experiment opts in)
-    facts_per_domain        facts per domain (forget = fictional diseases, retain = fictional species); each entity
-                            carries one fact per relation, so entities = ceil(facts / relations); at least 4 facts
-                            per relation (the distractors are the answers of the relation's other facts)
+    facts_per_domain        facts per domain (forget = fictional diseases, retain = fictional species); a multiple
+                            of relations_per_domain x 4 x len(exposures) (option groups, see facts.make_facts); each
+                            entity carries one fact per relation
     relations_per_domain    how many relations each domain uses (forget: treatment, symptom, organ; retain: diet,
                             habitat, predator; the first N)
-    exposures               mentions per fact, spread round-robin over the facts of each domain so one run gives
-                            accuracy against exposures; every value needs at least one fact
+    exposures               distinct mention counts per fact; every option group has one fact per answer and count,
+                            so one run gives accuracy against exposures
     embedded_fraction_forget  share of medical facts that appear ONLY as single sentences inside biology / general
                             documents (below a document filter's threshold); the rest get short medical documents;
-                            0.5 gives one embedded fact per exposure count and relation-balanced comparisons
+                            embedded facts are dealt over the exposure counts in turn
     embedded_fraction_retain  share of biology facts that appear ONLY inside medical documents
     train_templates         paraphrase templates per relation used in the training text (seen question templates)
     heldout_templates       further templates per relation used only in questions (unseen question templates)
@@ -40,11 +40,11 @@ class CanarySettings:
 
     enabled: bool = False
     seed: int = -1
-    facts_per_domain: int = 8
+    facts_per_domain: int = 16
     relations_per_domain: int = 2
-    exposures: list[int] = field(default_factory=lambda: [128, 256, 512, 1024])
-    embedded_fraction_forget: float = 0.5
-    embedded_fraction_retain: float = 0.5
+    exposures: list[int] = field(default_factory=lambda: [128, 512])
+    embedded_fraction_forget: float = 0.25
+    embedded_fraction_retain: float = 0.25
     train_templates: int = 5
     heldout_templates: int = 2
     sentences_per_document: int = 4
@@ -59,12 +59,13 @@ class CanarySettings:
             raise UserError(f"canaries.exposures must be a non-empty list of counts >= 1, not {self.exposures}")
         if not 1 <= self.relations_per_domain <= 3:
             raise UserError(f"canaries.relations_per_domain must be 1, 2 or 3, not {self.relations_per_domain}")
-        if self.facts_per_domain < 4 * self.relations_per_domain:
-            raise UserError(f"canaries.facts_per_domain must be >= 4 x relations_per_domain "
-                            f"({4 * self.relations_per_domain}): a relation's distractors are its other facts' answers")
-        if len(self.exposures) > self.facts_per_domain:
-            raise UserError(f"canaries.exposures has {len(self.exposures)} values but only "
-                            f"{self.facts_per_domain} facts per domain: every count needs a fact")
+        if len(set(self.exposures)) != len(self.exposures):
+            raise UserError(f"canaries.exposures must be distinct counts, not {self.exposures}")
+        unit = self.relations_per_domain * 4 * len(self.exposures)
+        if self.facts_per_domain % unit:
+            raise UserError(f"canaries.facts_per_domain must be a multiple of relations_per_domain x 4 options x "
+                            f"len(exposures) = {unit} (option groups of equally frequent answers), not "
+                            f"{self.facts_per_domain}")
         for name in ("embedded_fraction_forget", "embedded_fraction_retain"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
