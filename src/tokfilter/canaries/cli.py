@@ -2,7 +2,7 @@
 `tokfilter canaries eval` (score a checkpoint on canary questions; one JSON object on stdout).
 
     tokfilter canaries generate --out DIR [--corpus SPEC ...] [--docs-per-domain N] [--seed N]
-                                [--facts-per-domain N] [--exposures 16,32,64,128] [--embedded-fraction-forget F]
+                                [--facts-per-domain N] [--exposures 128,512] [--embedded-fraction-forget F]
                                 [--embedded-fraction-retain F] [--train-templates N] [--heldout-templates N]
     tokfilter canaries eval --model RUN --questions DIR/questions.jsonl [--device D] [--out FILE]
 
