@@ -2,10 +2,11 @@
 
 Defaults are sized for the full demo (0.1-0.4M-parameter GPTs reading ~0.4 epochs of the demo corpus): few facts,
 many exposures. Facts come in option groups (`facts.make_facts`): per relation, 4 answers x the exposure counts,
-so facts_per_domain is a multiple of relations_per_domain x 4 x len(exposures): 2 x 4 x 2 = 16 by default, at 128
-and 512 mentions: 5,120 canary sentences (~60k tokens) per domain, ~4% of the full demo corpus, ~12% of the quick
-demo's. Measured (docs/canaries.md): a 0.4M model trained on 1.2M tokens learns facts mentioned 512-1024 times;
-a 0.2M model trained on 300k tokens (the quick demo) only those mentioned ~1024 times.
+so facts_per_domain is a multiple of relations_per_domain x 4 x len(exposures). Measured (docs/canaries.md, 0.4M
+model, 1.2M tokens of the full demo corpus): facts mentioned 128 times are at chance, 512 times 0.60 / 0.48
+(medical / biology), 1024 times 1.0 (earlier design). Hence 8 facts per domain (one relation, one option group)
+at 512 and 1024 mentions: 6,144 canary sentences (~75k tokens) per domain, ~5% of the full demo corpus, ~14% of
+the quick demo's. The quick demo's 0.2M model (300k tokens) learns none at 512 mentions.
 """
 
 from __future__ import annotations
@@ -40,9 +41,9 @@ class CanarySettings:
 
     enabled: bool = False
     seed: int = -1
-    facts_per_domain: int = 16
-    relations_per_domain: int = 2
-    exposures: list[int] = field(default_factory=lambda: [128, 512])
+    facts_per_domain: int = 8
+    relations_per_domain: int = 1
+    exposures: list[int] = field(default_factory=lambda: [512, 1024])
     embedded_fraction_forget: float = 0.25
     embedded_fraction_retain: float = 0.25
     train_templates: int = 5
