@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "generate": "tokfilter.posthoc.cli",
     "demo": "tokfilter.pipeline.cli",
     "run": "tokfilter.pipeline.cli",
+    "canaries": "tokfilter.canaries.cli",
     "report": "tokfilter.report.cli",
     "view": "tokfilter.report.cli",
 }
