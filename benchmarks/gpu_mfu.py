@@ -317,7 +317,36 @@ def main() -> int:
     log(f"matmul peak: {peak_info['tflops']:.1f} TFLOP/s ({peak_n}^3 {peak_info['dtype']})"
         + (f"; datasheet dense bf16 {datasheet / 1e12:.0f}" if datasheet else ""))
 
-    train = {}
+    train: dict = {}
+    scoring: dict = {}
+    encoder: dict = {"skipped": "not reached"}
+
+    def result(partial: bool) -> dict:
+        mfu_61 = train.get("61m", {}).get("mfu")
+        mfu_224 = train.get("224m", {}).get("mfu")
+        out = {
+            "benchmark": "gpu_mfu", "dry_run": dry, "device": name, "torch": torch.__version__,
+            "peak_tflops": {"measured": peak_info["tflops"], "matmul": peak_info,
+                            "datasheet": datasheet / 1e12 if datasheet else None},
+            "train": train, "scoring": scoring, "encoder": encoder,
+            "ratio": float(mfu_61) if mfu_61 is not None else None,
+        }
+        if partial:
+            out["partial"] = True
+        else:
+            out["projection_8gpu"] = guarded("projection", lambda: projection(mfu_224 or mfu_61, peak, seq_len))
+            out["ratio"] = out.pop("ratio")  # keep "ratio" the last key
+        return out
+
+    def save(partial: bool) -> str:
+        """Write the result so far to --json-out after every part, so a run stopped at its time limit keeps it."""
+        text = json.dumps(result(partial))
+        if args.json_out:
+            with open(args.json_out, "w", encoding="utf-8") as fh:
+                fh.write(text + "\n")
+        return text
+
+    save(partial=True)
     for key, preset in presets.items():
         t0 = time.perf_counter()
         train[key] = guarded(f"train {key}", lambda preset=preset, key=key: train_throughput(
@@ -332,8 +361,8 @@ def main() -> int:
             log(f"train {key} ({e['params'] / 1e6:.1f}M params, {e['tokens_per_step']} tokens/step, compiled "
                 f"{e['compiled']}): {e['step_ms']:.1f} ms/step, {e['tokens_per_s']:,.0f} tok/s, MFU {e['mfu']:.3f} "
                 f"of measured peak, first step {e['first_step_s']} s ({time.perf_counter() - t0:.0f} s total)")
+        save(partial=True)
 
-    scoring = {}
     for key, shape in bilm_shapes.items():
         mean_len = 4 * shape["seq_len"]
         scoring[key] = guarded(f"score {key}", lambda shape=shape, mean_len=mean_len: bilm_scoring(
@@ -341,23 +370,10 @@ def main() -> int:
         e = scoring[key]
         log(f"score biLM {key}: " + (e["error"] if "error" in e else
                                      f"{e['tokens_per_s']:,.0f} tok/s, {e['gpu_hours_per_100b_tokens']} GPU-h / 100B"))
+        save(partial=True)
     encoder = guarded("encoder", lambda: encoder_scoring(enc_tokens, device))
     log(f"encoder: {json.dumps(encoder)[:300]}")
-
-    mfu_61 = train.get("61m", {}).get("mfu")
-    mfu_224 = train.get("224m", {}).get("mfu")
-    result = {
-        "benchmark": "gpu_mfu", "dry_run": dry, "device": name, "torch": torch.__version__,
-        "peak_tflops": {"measured": peak_info["tflops"], "matmul": peak_info,
-                        "datasheet": datasheet / 1e12 if datasheet else None},
-        "train": train, "scoring": scoring, "encoder": encoder,
-        "projection_8gpu": guarded("projection", lambda: projection(mfu_224 or mfu_61, peak, seq_len)),
-        "ratio": float(mfu_61) if mfu_61 is not None else None,
-    }
-    text = json.dumps(result)
-    if args.json_out:
-        with open(args.json_out, "w", encoding="utf-8") as fh:
-            fh.write(text + "\n")
+    text = save(partial=False)
     print(text)
     return 0
 

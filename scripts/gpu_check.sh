@@ -142,17 +142,17 @@ fi
 for step in $STEPS; do
     case "$step" in
         tests)
-            run_step tests "${GPU_CHECK_TESTS_S:-140}" \
+            run_step tests "${GPU_CHECK_TESTS_S:-130}" \
                 bash -c "set -o pipefail; '$PY' -m pytest -m gpu tests/gpu -rs -v -p no:cacheprovider 2>&1 | tee '$OUT/pytest.log'"
             ;;
         bench)
-            run_step bench "${GPU_CHECK_BENCH_S:-160}" \
+            run_step bench "${GPU_CHECK_BENCH_S:-150}" \
                 bash -c "set -o pipefail; '$PY' benchmarks/gpu_mfu.py --json-out '$OUT/gpu_mfu.json'"
             ;;
         smoke)
             if smoke_data_present; then
                 smoke_dir="${GPU_SMOKE_DIR:-/tmp/gpu-smoke}"
-                run_step smoke "${GPU_CHECK_SMOKE_S:-250}" "${TOKFILTER[@]}" run experiments/gpu-smoke.toml --out "$smoke_dir"
+                run_step smoke "${GPU_CHECK_SMOKE_S:-280}" "${TOKFILTER[@]}" run experiments/gpu-smoke.toml --out "$smoke_dir"
                 for f in results.json report.html; do
                     [ -f "$smoke_dir/$f" ] && cp "$smoke_dir/$f" "$OUT/gpu-smoke-$f"
                 done
