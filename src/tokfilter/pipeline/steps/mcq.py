@@ -34,5 +34,5 @@ def run_one(ctx: Context, run: dict) -> dict:
     from tokfilter.evaluate.loading import load_checkpoint  # torch
     from tokfilter.evaluate.mcq import evaluate_sets
 
-    model, tokenizer = load_checkpoint(ctx.run_dir(run["name"]), device="cpu")
+    model, tokenizer = load_checkpoint(ctx.run_dir(run["name"]), device="auto")  # CUDA when there is one
     return evaluate_sets(model, tokenizer, mcq_sets(ctx), limit=ctx.exp.eval.mcq_limit or None)
