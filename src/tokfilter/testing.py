@@ -2,7 +2,7 @@
 and small real shards. Not a classifier to use: it checks plumbing, determinism and resumability, not accuracy.
 
 It ships inside the package so that worker processes (spawned pools, Ray workers, CLI subprocesses) can import it by
-its loader string `tokfilter.testing:load_classifier` with no path set-up.
+its loader string `tokfilter.testing:load_standin` with no path set-up.
 
 The stand-in classifier implements the `tokfilter.classify` interface (kind, tokenizer_hash, params,
 flops_per_token, score_tokens, score_batch).
@@ -10,7 +10,7 @@ flops_per_token, score_tokens, score_batch).
 Two tiny `tokfilter.model.GPT`s (one reads left to right, one reads the reversed document) with a logistic probe
 on the concatenation of their final hidden states: the biLM architecture of PAPER.md, randomly initialised from a
 seed (the annotate tests check plumbing, determinism and resumability, not accuracy). Saved as config.json +
-model.safetensors; `load_classifier(dir)` reads it back. Documents longer than seq_len are scored in windows.
+model.safetensors; `load_standin(dir)` reads it back. Documents longer than seq_len are scored in windows.
 STANDIN_DELAY (seconds, environment) makes every score_batch call sleep that long, to simulate a slow classifier
 for the kill-and-resume test.
 
@@ -36,7 +36,7 @@ from tokfilter.shards import ShardSet, write_shards, writer
 from tokfilter.tokenizer import load_tokenizer
 from tokfilter.tokenizer.core import default_tokenizer_spec
 
-LOADER = "tokfilter.testing:load_classifier"
+LOADER = "tokfilter.testing:load_standin"
 
 
 class StandinBiLM:
@@ -105,7 +105,7 @@ def make_standin(directory: str | Path, tokenizer, seed: int = 0, d_model: int =
     return directory
 
 
-def load_classifier(directory: str | Path) -> StandinBiLM:
+def load_standin(directory: str | Path) -> StandinBiLM:
     directory = Path(directory)
     config = json.loads((directory / "config.json").read_text())
     return StandinBiLM(config, load_file(str(directory / "model.safetensors")))

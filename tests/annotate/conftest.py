@@ -30,11 +30,7 @@ def classifier_dir(tmp_path_factory, tokenizer):
 @pytest.fixture(scope="session")
 def bilm_classifier(tmp_path_factory, tokenizer) -> Path:
     """A real tokfilter biLM classifier directory (random weights: these tests check plumbing, not accuracy), read
-    by annotate's default loader `tokfilter.classify.load_classifier`; skipped until that exists."""
-    import tokfilter.classify
-
-    if not hasattr(tokfilter.classify, "load_classifier"):
-        pytest.skip("tokfilter.classify.load_classifier is not available yet")
+    by annotate's default loader `tokfilter.classify.load_classifier`."""
     import torch
 
     from tokfilter.classify.bilm import BiLM, BiLMConfig
