@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from tokfilter.errors import UserError
-from tokfilter.train.cli import add_arguments, handle
+from tokfilter.train.cli import add_arguments, run_train
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -13,7 +13,7 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        return handle(args)
+        return run_train(args)
     except UserError as err:
         print(f"tokfilter: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
