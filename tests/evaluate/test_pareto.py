@@ -51,3 +51,16 @@ def test_sizes_are_compared_with_their_own_baseline():
     big = [c for c in pareto_summary(runs)["comparisons"] if c["size"] == "tiny-0.4m"]
     assert len(big) == 1 and big[0]["remove"]["run"] == "remove-big"
     assert abs(big[0]["remove"]["forget_ratio"] - 0.96) < 1e-9
+
+
+def test_seeds_are_compared_with_their_own_baseline():
+    seeded = [{**r, "seed": 0} for r in RUNS] + [
+        {**run("none-s1", "none", 6.3, 5.2), "seed": 1},  # a noisier seed: its filtered runs start higher too
+        {**run("doc-s1", "document", 6.7, 5.5), "seed": 1},
+        {**run("remove-s1", "remove", 6.69, 5.25), "seed": 1}]
+    comparisons = pareto_summary(seeded)["comparisons"]
+    assert [(c["seed"], c["document_run"]) for c in comparisons] == [(0, "doc-strict"), (0, "doc-lenient"),
+                                                                     (1, "doc-s1")]
+    s1 = comparisons[-1]["remove"]
+    assert s1["run"] == "remove-s1" and abs(s1["forget_increase"] - 0.39) < 1e-9 and s1["holds"]
+    assert pareto_summary(RUNS)["comparisons"][0]["seed"] is None  # runs without seeds: as before

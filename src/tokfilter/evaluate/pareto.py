@@ -5,6 +5,9 @@ For each size, every run's change against that size's unfiltered run is (forget 
 For each document-filtered run D and each token mode (mask, remove), the best token run R is the one with the largest
 forget increase among those whose retain increase is lower than D's. The claim holds against D when
 forget_increase(R) >= `ratio` x forget_increase(D) (0.9 by default) with D's forget increase positive.
+With several seeds (`seed` on the runs), runs are compared within (size, seed): each seed's filtered runs against
+that seed's unfiltered run (the size's first unfiltered run when that seed has none), so seed noise is not mistaken
+for a filtering effect; each comparison names its `seed`.
 
     summary = pareto_summary(results["runs"])   # results.json["pareto"]
 """
@@ -25,17 +28,20 @@ def pareto_summary(runs: Sequence[dict], ratio: float = 0.9) -> dict:
     """{"ratio", "comparisons": [...], "holds": {mode: [document run names]}} (see module docstring)."""
     comparisons = []
     holds: dict[str, list[str]] = {mode: [] for mode in TOKEN_MODES}
-    for size in dict.fromkeys(run["size"] for run in runs):
-        same = [run for run in runs if run["size"] == size]
+    for size, seed in dict.fromkeys((run["size"], run.get("seed")) for run in runs):
+        same = [run for run in runs if run["size"] == size and run.get("seed") == seed]
         base = next((run for run in same if run["mode"] == "none"), None)
         if base is None:
-            continue
+            base = next((run for run in runs if run["size"] == size and run["mode"] == "none"), None)
+            if base is None:
+                continue
+            same = [base, *same]
         changes = {run["name"]: (_delta(run, base, "forget"), _delta(run, base, "retain")) for run in same}
         for doc in (run for run in same if run["mode"] == "document"):
             doc_forget, doc_retain = changes[doc["name"]]
             if doc_forget is None or doc_retain is None:
                 continue
-            entry = {"size": size, "document_run": doc["name"],
+            entry = {"size": size, "seed": seed, "document_run": doc["name"],
                      "document": {"forget_increase": round(doc_forget, 4), "retain_increase": round(doc_retain, 4),
                                   "filtered_frac": doc.get("tokens_filtered_frac")}}
             for mode in TOKEN_MODES:
