@@ -13,11 +13,19 @@ from tokfilter.evaluate.pareto import describe, pareto_summary
 
 
 def run_record(run: dict, summary: dict) -> dict:
-    """One `runs[]` entry of results.json from a training summary."""
+    """One `runs[]` entry of results.json from a training summary.
+
+    `flops` is flops per token x *effective* tokens for every mode (the compute every fit and table uses);
+    `flops_processed` counts every position that went through the model. `threshold` is the token threshold
+    (p(forget) >= threshold; for document runs the one behind the `frac` aggregate), `doc_threshold` and
+    `doc_aggregate` the document rule (null for token modes)."""
     return {
-        "name": run["name"], "mode": run["mode"], "threshold": run["threshold"], "size": run["size"],
+        "name": run["name"], "mode": run["mode"], "threshold": summary.get("threshold"), "size": run["size"],
+        "doc_threshold": summary.get("doc_threshold"), "doc_aggregate": summary.get("doc_aggregate"),
+        "seed": summary.get("seed"), "steps": summary.get("steps"),
         "params": summary.get("params"), "train_tokens": summary.get("train_tokens"),
         "effective_tokens": summary.get("effective_tokens"), "flops": summary.get("flops"),
+        "flops_processed": summary.get("flops_processed"),
         "tokens_filtered_frac": summary.get("tokens_filtered_frac"),
         "loss": summary.get("loss", {}), "loss_own": summary.get("loss_own", {}), "bpb": summary.get("bpb", {}),
         "seconds": summary.get("seconds"),

@@ -57,8 +57,9 @@ def frontier(results: dict, path: Path) -> Path | None:
             ax.plot(xs, ys, marker=MODE_MARKERS.get(mode, "o"), color=MODE_COLORS.get(mode),
                     label=mode if i == 0 else None, linestyle="-" if len(group) > 1 else "none", alpha=0.85)
             for run in group:
-                if run.get("threshold") is not None:
-                    ax.annotate(f"{run['threshold']:g}", (run["loss"]["retain"], run["loss"]["forget"]),
+                shown = run.get("doc_threshold") if mode == "document" else run.get("threshold")
+                if shown is not None and mode != "none":
+                    ax.annotate(f"{shown:g}", (run["loss"]["retain"], run["loss"]["forget"]),
                                 textcoords="offset points", xytext=(4, 3), fontsize=7)
                 elif mode == "none" and len(sizes) > 1:  # name the size at its unfiltered point
                     ax.annotate(f"{params / 1e6:.2g}M", (run["loss"]["retain"], run["loss"]["forget"]),
@@ -79,8 +80,8 @@ def slowdown(results: dict, path: Path) -> Path | None:
     if not points:
         return None
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
-    entries = [{**value, "mode": run["mode"], "threshold": run.get("threshold"), "flops": run["flops"]}
-               for run, value in points]
+    entries = [{**value, "mode": run["mode"], "threshold": run.get("threshold"),
+                "doc_threshold": run.get("doc_threshold"), "flops": run["flops"]} for run, value in points]
     drawn_per_mode: dict[str, int] = {}
     for (mode, threshold), items in series_by_threshold(entries).items():  # one line per mode and threshold
         xs = [item["flops"] for item in items]
@@ -217,13 +218,15 @@ def make_figures(results: dict, figures_dir: str | Path) -> dict[str, Path]:
 
 
 def series_by_threshold(entries: list[dict]) -> dict[tuple[str, float | None], list[dict]]:
-    """Slowdown entries (with mode, threshold, flops) as one series per (mode, threshold), each in compute order.
+    """Slowdown entries as one series per (mode, threshold that names it), each in compute order: document runs
+    by `doc_threshold`, token modes by `threshold` (evaluate.slowdown.series_key's grouping).
 
     Keys come sorted by mode, then threshold (None first), so figures draw and label them in a stable order.
     """
     series: dict[tuple[str, float | None], list[dict]] = {}
     for entry in sorted(entries, key=lambda e: e["flops"]):
-        series.setdefault((entry["mode"], entry.get("threshold")), []).append(entry)
+        shown = entry.get("doc_threshold") if entry["mode"] == "document" else entry.get("threshold")
+        series.setdefault((entry["mode"], shown if entry["mode"] != "none" else None), []).append(entry)
     return dict(sorted(series.items(), key=lambda kv: (kv[0][0], -1.0 if kv[0][1] is None else kv[0][1])))
 
 

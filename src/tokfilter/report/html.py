@@ -64,11 +64,13 @@ def render(results: dict, figures: dict[str, Path], out_dir: Path) -> str:
     runs = results.get("runs", [])
     if runs:
         parts.append("<h2>Pretraining runs</h2>")
-        rows = [[r["name"], r["mode"], r.get("threshold"), r.get("params"), r.get("effective_tokens"),
-                 r.get("flops"), r.get("tokens_filtered_frac"), r.get("loss", {}).get("forget"),
-                 r.get("loss", {}).get("retain"), r.get("loss", {}).get("general")] for r in runs]
-        parts.append(_table(["run", "mode", "threshold", "params", "effective tokens", "FLOPs", "filtered frac",
-                             "forget loss", "retain loss", "general loss"], rows))
+        rows = [[r["name"], r["mode"], r.get("threshold"), r.get("doc_threshold"), r.get("seed"), r.get("params"),
+                 r.get("effective_tokens"), r.get("steps"), r.get("flops"), r.get("tokens_filtered_frac"),
+                 r.get("loss", {}).get("forget"), r.get("loss", {}).get("retain"), r.get("loss", {}).get("general")]
+                for r in runs]
+        parts.append(_table(["run", "mode", "token threshold", "doc threshold", "seed", "params", "effective tokens",
+                             "steps", "FLOPs (effective)", "filtered frac", "forget loss", "retain loss",
+                             "general loss"], rows))
     pareto = results.get("pareto") or {}
     comparisons = pareto.get("comparisons") or []
     if comparisons:
