@@ -1,5 +1,6 @@
 """`tokfilter run` end to end on a micro experiment over the embedded corpus: every stage, the output layout
-contract, results.json's schema, and a second run that reuses every stage."""
+contract, results.json's schema, no pretraining document among the classifier's training documents, and a second run
+that reuses every stage."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ name = "micro"
 seed = 0
 
 [data]
-docs_per_domain = 25
+docs_per_domain = 50  # the label part (half) keeps >= MIN_TRAIN_DOCS documents with forget text
 heldout_docs_per_domain = 12
 eval_docs_per_domain = 8
 
@@ -93,6 +94,29 @@ def test_output_layout_and_results_schema(micro_run):
     assert "fit" in results["slowdown"]  # two unfiltered sizes -> a power-law fit
     assert any(name.endswith("-rmu") for name in results["robustness"])
     assert len(results["refusal"]) == 4
+
+
+def test_no_pretraining_document_was_trained_on(micro_run):
+    from tokfilter.labels.benchmark import load_benchmark
+    from tokfilter.pipeline.folds import label_part
+    from tokfilter.shards import ShardSet
+
+    _, out = micro_run
+    shards = ShardSet(out / "shards")
+    shard_meta = [meta for index in range(shards.num_shards) for meta in shards.doc_meta(index)]
+    pretrained = {meta["id"] for meta in shard_meta}
+    donors = {meta["passage"]["id"] for meta in shard_meta if "passage" in meta}
+    trained_on = set(json.loads((out / "classifier" / "label_ids.json").read_text()))
+    assert trained_on and pretrained, "both parts must be non-empty"
+    assert not trained_on & (pretrained | donors), "a pretraining document was in the classifier's training data"
+    train_ids = {b.document.id for b in load_benchmark(out / "benchmark", "train")}
+    assert trained_on | pretrained == train_ids  # the two parts divide the train split
+    assert trained_on == {i for i in train_ids if label_part(i, 0.5)}  # by the one assignment function
+    assert shards.has_scores("forget") and shards.has_scores("truth")  # the classifier scored these documents
+    fold = json.loads((out / "results.json").read_text())["classifier"]["out_of_fold"]
+    assert fold == {"method": "disjoint label/pretrain split of the train documents", "label_fraction": 0.5,
+                    "label_documents": len(trained_on), "pretrain_documents": len(pretrained),
+                    "shared_documents": 0}
 
 
 def test_second_run_reuses_every_stage(micro_run):

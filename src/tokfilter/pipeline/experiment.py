@@ -47,6 +47,10 @@ class ClassifierSection:
     budget: str = "quick"  # quick | full
     baselines: list[str] = field(default_factory=lambda: ["forward", "windowed", "document"])
     labels: str = "exact"  # exact (benchmark spans) | lexicon (weak labels, weak-to-strong)
+    # share of the train split's documents that train the classifier (and its baselines); the rest is the pretraining
+    # corpus (shards/), scored out of sample: no document is annotated by a classifier trained on it (0 < x < 1;
+    # pipeline/folds.py)
+    label_fraction: float = 0.5
     settings: dict[str, Any] = field(default_factory=dict)  # overrides of the budget's settings (steps, width...)
     min_f1: float = 0.0  # quality gate: stop before pretraining when the validation F1 is below this (0 = off)
 
@@ -115,6 +119,9 @@ def validate(exp: Experiment, where: str) -> Experiment:
         for value in values:
             if not 0.0 <= value <= 1.0:
                 raise UserError(f"{where}: pretrain.{key} has {value}, outside [0, 1]")
+    if not 0.0 < exp.classifier.label_fraction < 1.0:
+        raise UserError(f"{where}: classifier.label_fraction = {exp.classifier.label_fraction} (expected 0 < x < 1: "
+                        "the share of train documents the classifier learns from; the rest is pretrained on)")
     budget_settings(exp.classifier.budget, dict(exp.classifier.settings))  # [classifier.settings], checked now
     if exp.annotate.workers < 0:
         raise UserError(f"{where}: annotate.workers = {exp.annotate.workers} (expected 0 = one per core, or more)")
