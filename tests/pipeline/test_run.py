@@ -127,3 +127,19 @@ def test_second_run_reuses_every_stage(micro_run):
     results = json.loads((out / "results.json").read_text())
     assert set(results["stages"]["cached"]) == set(results["stages"]["seconds"])  # every stage came from cache
     assert seconds < 60
+
+
+def test_one_seed_keeps_names_and_says_there_is_no_interval(micro_run, capsys):
+    _, out = micro_run
+    results = json.loads((out / "results.json").read_text())
+    names = {run["name"] for run in results["runs"]}
+    assert "none-tiny-0.1m" in names and "remove-t0.5-tiny-0.1m" in names  # no -s{seed} with one seed
+    assert results["seeds"] == [0] and {run["seed"] for run in results["runs"]} == {0}
+    agg = results["aggregates"]
+    assert agg["n_seeds"] == 1 and agg["runs"] and all(entry["n"] == 1 for entry in agg["runs"])
+    assert all(entry["loss"]["forget"]["ci"] is None for entry in agg["runs"])
+    assert "One seed: no interval" in (out / "report.html").read_text()
+    from tokfilter.pipeline.results import print_summary
+
+    print_summary(results)
+    assert "one seed: no interval" in capsys.readouterr().out
