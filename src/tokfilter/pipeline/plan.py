@@ -255,9 +255,9 @@ def estimate_seconds(exp: Experiment, plan: Plan, vocab: int, settings: dict) ->
         if exp.robustness.enabled and "robustness" not in plan.skipped:
             attack_steps = exp.robustness.max_tokens / tokens_per_step * len(exp.robustness.lrs) * len(exp.pretrain.modes)
             rmu_steps = exp.robustness.rmu_steps * len(exp.robustness.rmu_coeffs) * len(exp.robustness.rmu_alphas)
-            out["robustness"] = round((attack_steps + rmu_steps) * largest * 1.5, 1)
+            out["robustness"] = round((attack_steps + rmu_steps) * largest * 1.5 * len(exp.seed_list()), 1)
         if exp.refusal.enabled and "refusal" not in plan.skipped:
-            out["refusal"] = round(exp.refusal.steps * len(exp.pretrain.modes) * largest * 2.0, 1)
+            out["refusal"] = round(exp.refusal.steps * len(exp.pretrain.modes) * largest * 2.0 * len(exp.seed_list()), 1)
     out["total"] = round(sum(out.values()), 1)
     return out
 

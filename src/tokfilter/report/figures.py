@@ -260,7 +260,9 @@ def series_by_threshold(entries: list[dict]) -> dict[tuple[str, float | None], l
     """
     series: dict[tuple[str, float | None], list[dict]] = {}
     for entry in sorted(entries, key=lambda e: e["flops"]):
-        shown = entry.get("doc_threshold") if entry["mode"] == "document" else entry.get("threshold")
+        shown = entry.get("threshold")
+        if entry["mode"] == "document" and entry.get("doc_threshold") is not None:  # older results: threshold only
+            shown = entry["doc_threshold"]
         series.setdefault((entry["mode"], shown if entry["mode"] != "none" else None), []).append(entry)
     return dict(sorted(series.items(), key=lambda kv: (kv[0][0], -1.0 if kv[0][1] is None else kv[0][1])))
 
