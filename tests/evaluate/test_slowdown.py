@@ -138,3 +138,87 @@ def test_threshold_is_carried_and_plotted_per_threshold(tmp_path):
     assert dict(forget)["remove 0.3"] == sorted(dict(forget)["remove 0.3"]) and len(dict(forget)["remove 0.3"]) == 2
     with pytest.raises(UserError, match="threshold"):
         slowdown_for_results({"runs": [{**records[0], "threshold": "high"}]})
+
+
+# ----- series per (mode, threshold, doc_threshold), and several seeds -----
+
+
+def test_document_runs_are_grouped_by_doc_threshold(tmp_path, capsys):
+    """Summaries as `tokfilter train` writes them: document runs share the token threshold and differ in
+    doc_threshold; they are two series, not one."""
+    runs, _ = synthetic_runs()
+    dirs = []
+    for run in runs:
+        record = {"mode": run.mode, "flops": run.flops, "loss": run.loss, "seed": 0, "threshold": None,
+                  "doc_threshold": None, "doc_aggregate": None}
+        if run.mode == "document":
+            record.update(threshold=0.5, doc_aggregate="frac",
+                          doc_threshold=0.1 if run.name.endswith(("-0", "-2")) else 0.3)
+        elif run.mode != "none":
+            record["threshold"] = 0.5
+        d = tmp_path / "runs" / run.name
+        d.mkdir(parents=True)
+        (d / "summary.json").write_text(json.dumps(record))
+        dirs.append(str(d))
+    assert main(["slowdown", "--runs", *dirs, "--samples", "50", "--out", str(tmp_path / "s.json")]) == 0
+    result = json.loads(capsys.readouterr().out)
+    series = [(s["mode"], s["threshold"], s["doc_threshold"], s["runs"]) for s in result["series"]]
+    assert series == [("document", 0.5, 0.1, ["document-0", "document-2"]), ("document", 0.5, 0.3, ["document-1"]),
+                      ("mask", 0.5, None, ["mask-0", "mask-1", "mask-2"]),
+                      ("remove", 0.5, None, ["remove-0", "remove-1", "remove-2"])]
+    assert result["document-1"]["doc_threshold"] == 0.3 and result["document-1"]["doc_aggregate"] == "frac"
+    assert "aggregates" not in result  # one seed per configuration
+
+
+def seeded_runs(seed_noise: float, seeds: int = 4) -> list[Run]:
+    """Baselines at 4 sizes and one removal configuration at 2 sizes, each with `seeds` seeds whose log loss
+    varies by `seed_noise` (the fit itself is exact)."""
+    rng = np.random.default_rng(1)
+    runs = []
+    for i, c in enumerate(np.logspace(15, 18, 4)):
+        for s in range(seeds):
+            loss = math.exp(A + B * math.log(c) + rng.normal(0, seed_noise))
+            runs.append(Run(f"none-{i}-s{s}", "none", float(c), {"forget": loss}, seed=s, size=f"m{i}"))
+    for i, c in enumerate(np.logspace(16, 17, 2)):
+        for s in range(seeds):
+            loss = math.exp(A + B * math.log(c / 100.0) + rng.normal(0, seed_noise))
+            runs.append(Run(f"remove-{i}-s{s}", "remove", float(c), {"forget": loss}, threshold=0.5, seed=s,
+                            size=f"m{i + 1}"))
+    return runs
+
+
+def _width(result: dict, name: str) -> float:
+    lo, hi = result[name]["ci"]["forget"]
+    return math.log(hi) - math.log(lo)
+
+
+def test_seed_resampling_widens_intervals_by_the_seed_noise():
+    runs = seeded_runs(seed_noise=0.01)
+    with_seeds = compute_slowdowns(runs, samples=400)
+    fit_only = compute_slowdowns(runs, samples=400, resample_seeds=False)
+    assert with_seeds["bootstrap"]["seeds"] and not fit_only["bootstrap"]["seeds"]
+    for name in ("remove-0-s0", "remove-1-s2"):
+        assert with_seeds[name]["forget"] == fit_only[name]["forget"]  # same point estimate
+        assert with_seeds[name]["seeds"] == 4
+        assert _width(with_seeds, name) > 2 * _width(fit_only, name)  # the seed noise shows in the interval
+    # seeds of one configuration share one interval (it is the configuration's seed distribution)
+    assert with_seeds["remove-0-s0"]["ci"] == with_seeds["remove-0-s3"]["ci"]
+    (agg0, agg1) = with_seeds["aggregates"]
+    assert agg0["runs"] == [f"remove-0-s{s}" for s in range(4)] and agg0["seeds"] == [0, 1, 2, 3]
+    assert math.log(agg0["forget"]) == pytest.approx(math.log(100.0), abs=0.15 * math.log(100.0))
+    lo, hi = agg0["ci"]["forget"]
+    assert lo < agg0["forget"] < hi
+    assert math.log(hi / lo) < _width(with_seeds, "remove-0-s0")  # a mean over seeds is surer than one seed
+    # without seed noise the two bootstraps agree closely
+    quiet = seeded_runs(seed_noise=1e-6)
+    a, b = compute_slowdowns(quiet, samples=200), compute_slowdowns(quiet, samples=200, resample_seeds=False)
+    assert _width(a, "remove-0-s0") < 1e-3 and _width(b, "remove-0-s0") < 1e-3
+
+
+def test_one_seed_per_configuration_is_the_fit_only_bootstrap():
+    runs, _ = synthetic_runs()
+    seeded = [Run(r.name, r.mode, r.flops, r.loss, seed=0) for r in runs]
+    for method in ("runs", "residuals"):
+        a = compute_slowdowns(seeded, samples=100, method=method)
+        b = compute_slowdowns(runs, samples=100, method=method, resample_seeds=False)
+        assert all(a[name]["ci"] == b[name]["ci"] for name in a if isinstance(a[name], dict) and "ci" in a[name])

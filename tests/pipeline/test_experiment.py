@@ -36,6 +36,8 @@ def test_repository_experiments_parse(repo_root):
         ("[pretrain]\nthresholds = [1.5]\n", "outside [0, 1]"),
         ("[pretrain]\ndoc_token_threshold = -0.2\n", "pretrain.doc_token_threshold has -0.2, outside [0, 1]"),
         ("[annotate]\nworkers = -1\n", "annotate.workers = -1"),
+        ("[classifier]\nlabel_fraction = 1.0\n", "classifier.label_fraction = 1.0 (expected 0 < x < 1"),
+        ("[classifier]\nlabel_fraction = 0.0\n", "classifier.label_fraction = 0.0 (expected 0 < x < 1"),
         ("[pretrain]\nsizes = ['huge']\n", "unknown model size 'huge'"),
         ("[pretrain.train]\n'optim.lrr' = 0.1\n", "unknown key 'optim.lrr' (did you mean 'optim.lr'?)"),
         ("name = \n", "invalid TOML"),

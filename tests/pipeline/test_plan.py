@@ -61,7 +61,7 @@ steps = 2
 """
 
 
-def write_plain_corpus(root, per_domain: int = 60) -> dict:
+def write_plain_corpus(root, per_domain: int = 80) -> dict:
     """Real demo text as plain JSONL, the way a user's files come: no split field, one id missing per file, and
     duplicate ids (one with identical text, one with different text)."""
     counts = {}
@@ -89,12 +89,13 @@ def test_plan_prints_counts_and_trains_nothing(tmp_path, capsys):
     assert main(["run", str(experiment(tmp_path)), "--plan", "--out", str(tmp_path / "out")]) == 0
     seconds = time.time() - start
     out = capsys.readouterr().out
-    # 3 files x (60 records + the same record twice + one id with a second text)
-    assert "186 documents read; 183 kept; 3 ids assigned; 3 duplicates dropped; 3 ids renamed" in out
-    assert "183 splits assigned" in out
+    # 3 files x (80 records + the same record twice + one id with a second text)
+    assert "246 documents read; 243 kept; 3 ids assigned; 3 duplicates dropped; 3 ids renamed" in out
+    assert "243 splits assigned" in out
     for split in ("train", "valid", "test"):
         assert any(line.startswith(split) for line in out.splitlines()), split
     assert "remove-t0.5-tiny-0.1m" in out and "estimated wall time" in out and "nothing was trained" in out
+    assert "label_fraction = 0.5" in out and "  label " in out and "  pretrain " in out
     assert not (tmp_path / "out").exists(), "--plan must not create the output directory"
     assert seconds < 10, f"--plan took {seconds:.1f} s"
 
@@ -113,10 +114,31 @@ def test_optional_robustness_is_skipped_with_its_reason(tmp_path):
     from tokfilter.pipeline.plan import make_plan
 
     write_plain_corpus(tmp_path)
-    # valid_frac 0.03 of 60 documents per domain: a handful of valid documents, all used as splice donors
+    # valid_frac 0.03 of 80 documents per domain: a handful of valid documents, all used as splice donors
     plan = make_plan(load_experiment(experiment(tmp_path, valid_frac=0.03, optional="true")))
     assert "robustness" in plan.skipped and "valid split" in plan.skipped["robustness"]
     assert not [p for p in plan.problems if p.startswith("robustness")]
+
+
+def test_plan_counts_the_label_and_pretrain_parts(tmp_path):
+    from tokfilter.pipeline.experiment import load_experiment
+    from tokfilter.pipeline.plan import make_plan
+
+    write_plain_corpus(tmp_path)
+    plan = make_plan(load_experiment(experiment(tmp_path)))
+    label, pretrain = plan.parts["label"], plan.parts["pretrain"]
+    assert label["documents"] > 0 and pretrain["documents"] > 0
+    assert label["documents"] + pretrain["documents"] == sum(plan.benchmark["train"].values())
+    assert label["forget_documents"] >= 20 and not plan.problems
+    for run in plan.runs:  # the pretraining corpus is the pretrain part
+        assert run["epochs"] == round(run["effective_tokens"] / pretrain["tokens"], 2)
+
+    path = experiment(tmp_path)
+    path.write_text(path.read_text().replace('budget = "quick"', 'budget = "quick"\nlabel_fraction = 0.1'))
+    small = make_plan(load_experiment(path))
+    assert small.parts["label"]["documents"] < label["documents"]
+    assert any(p.startswith("classifier:") and "label part" in p and "label_fraction (now 0.1)" in p
+               for p in small.problems), small.problems
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 """`tokfilter run` end to end on a micro experiment over the embedded corpus: every stage, the output layout
-contract, results.json's schema, and a second run that reuses every stage."""
+contract, results.json's schema, no pretraining document among the classifier's training documents, and a second run
+that reuses every stage."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ name = "micro"
 seed = 0
 
 [data]
-docs_per_domain = 25
+docs_per_domain = 50  # the label part (half) keeps >= MIN_TRAIN_DOCS documents with forget text
 heldout_docs_per_domain = 12
 eval_docs_per_domain = 8
 
@@ -95,6 +96,29 @@ def test_output_layout_and_results_schema(micro_run):
     assert len(results["refusal"]) == 4
 
 
+def test_no_pretraining_document_was_trained_on(micro_run):
+    from tokfilter.labels.benchmark import load_benchmark
+    from tokfilter.pipeline.folds import label_part
+    from tokfilter.shards import ShardSet
+
+    _, out = micro_run
+    shards = ShardSet(out / "shards")
+    shard_meta = [meta for index in range(shards.num_shards) for meta in shards.doc_meta(index)]
+    pretrained = {meta["id"] for meta in shard_meta}
+    donors = {meta["passage"]["id"] for meta in shard_meta if "passage" in meta}
+    trained_on = set(json.loads((out / "classifier" / "label_ids.json").read_text()))
+    assert trained_on and pretrained, "both parts must be non-empty"
+    assert not trained_on & (pretrained | donors), "a pretraining document was in the classifier's training data"
+    train_ids = {b.document.id for b in load_benchmark(out / "benchmark", "train")}
+    assert trained_on | pretrained == train_ids  # the two parts divide the train split
+    assert trained_on == {i for i in train_ids if label_part(i, 0.5)}  # by the one assignment function
+    assert shards.has_scores("forget") and shards.has_scores("truth")  # the classifier scored these documents
+    fold = json.loads((out / "results.json").read_text())["classifier"]["out_of_fold"]
+    assert fold == {"method": "disjoint label/pretrain split of the train documents", "label_fraction": 0.5,
+                    "label_documents": len(trained_on), "pretrain_documents": len(pretrained),
+                    "shared_documents": 0}
+
+
 def test_second_run_reuses_every_stage(micro_run):
     root, out = micro_run
     start = time.time()
@@ -103,3 +127,19 @@ def test_second_run_reuses_every_stage(micro_run):
     results = json.loads((out / "results.json").read_text())
     assert set(results["stages"]["cached"]) == set(results["stages"]["seconds"])  # every stage came from cache
     assert seconds < 60
+
+
+def test_one_seed_keeps_names_and_says_there_is_no_interval(micro_run, capsys):
+    _, out = micro_run
+    results = json.loads((out / "results.json").read_text())
+    names = {run["name"] for run in results["runs"]}
+    assert "none-tiny-0.1m" in names and "remove-t0.5-tiny-0.1m" in names  # no -s{seed} with one seed
+    assert results["seeds"] == [0] and {run["seed"] for run in results["runs"]} == {0}
+    agg = results["aggregates"]
+    assert agg["n_seeds"] == 1 and agg["runs"] and all(entry["n"] == 1 for entry in agg["runs"])
+    assert all(entry["loss"]["forget"]["ci"] is None for entry in agg["runs"])
+    assert "One seed: no interval" in (out / "report.html").read_text()
+    from tokfilter.pipeline.results import print_summary
+
+    print_summary(results)
+    assert "one seed: no interval" in capsys.readouterr().out

@@ -56,3 +56,46 @@ def test_partial_results_still_render(tmp_path, drop):
     partial = {k: v for k, v in RESULTS.items() if k != drop}
     (tmp_path / "results.json").write_text(json.dumps(partial))
     assert main(["report", str(tmp_path)]) == 0
+
+
+def _seeded_results() -> dict:
+    from tokfilter.pipeline.results import seed_aggregates
+
+    runs = []
+    for seed, shift in ((0, 0.0), (1, 0.2)):
+        for run in RESULTS["runs"]:
+            runs.append({**run, "name": f"{run['name']}-s{seed}", "seed": seed, "size": "tiny-0.1m",
+                         "doc_threshold": 0.1 if run["mode"] == "document" else None,
+                         "loss": {d: v + shift for d, v in run["loss"].items()}})
+    return {**RESULTS, "runs": runs, "seeds": [0, 1],
+            "aggregates": seed_aggregates([0, 1], runs, {}, {}, {"remove-t0.5-s0": {"forget_refusal_rate": 0.5,
+                                                                                   "general_refusal_rate": 0.0},
+                                                                "remove-t0.5-s1": {"forget_refusal_rate": 0.7,
+                                                                                   "general_refusal_rate": 0.1}})}
+
+
+def test_report_shows_means_and_intervals_over_seeds(tmp_path):
+    from tokfilter.report.figures import _seed_means
+
+    results = _seeded_results()
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    assert main(["report", str(tmp_path)]) == 0
+    page = (tmp_path / "report.html").read_text()
+    assert "Over seeds" in page and "One seed: no interval" not in page
+    assert "5.1 [3.829, 6.371]" in page  # none: forget 5.0 and 5.2 -> 5.1 +- 12.706 * 0.1414 / 1.414
+    assert "Refusal over seeds" in page and "Token filtering vs document filtering, per seed" in page
+    points = _seed_means(results)  # the frontier draws these: one point per configuration with interval bars
+    assert len(points) == 4 and all(p["seeds"] == 2 for p in points)
+    assert points[0]["yerr"] == pytest.approx([1.27062, 1.27062], abs=1e-4)
+    assert (tmp_path / "figures" / "frontier.png").stat().st_size > 0
+
+
+def test_report_of_one_seed_says_there_is_no_interval(tmp_path):
+    from tokfilter.pipeline.results import seed_aggregates
+    from tokfilter.report.figures import _seed_means
+
+    results = {**RESULTS, "aggregates": seed_aggregates([0], RESULTS["runs"], {}, {}, {})}
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    assert main(["report", str(tmp_path)]) == 0
+    assert "One seed: no interval" in (tmp_path / "report.html").read_text()
+    assert _seed_means(results) is None  # the frontier draws every run as before

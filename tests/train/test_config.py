@@ -38,6 +38,9 @@ def test_bad_values_are_user_errors(tmp_path):
         load_config(None, ["budget.tokens=lots"])
     with pytest.raises(UserError, match="filter.noise"):
         load_config(None, ["filter.noise=1.5"])
+    with pytest.raises(UserError, match="data.batch_targets = 'row'.*did you mean 'rows'"):
+        load_config(None, ["data.batch_targets=row"])
+    assert load_config(None).data.batch_targets == "fixed"  # equal steps unless asked otherwise
     bad = tmp_path / "bad.toml"
     bad.write_text("[model\n")
     with pytest.raises(UserError, match="invalid TOML"):

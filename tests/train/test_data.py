@@ -91,13 +91,14 @@ def test_document_aggregates_and_noise_are_deterministic():
 
 def test_batch_source_filters_from_scores(spliced_shards):
     train, _ = spliced_shards
-    src = BatchSource(train, seq_len=64, batch_size=8, mode="remove", score_name="truth", threshold=0.5, seed=1)
+    src = BatchSource(train, seq_len=64, batch_size=8, mode="remove", score_name="truth", threshold=0.5, seed=1,
+                      batch_targets="rows")
     x, y = src.next_batch()
     assert x.shape == y.shape == (8, 64)
     assert (x == train.hidden_id).any() and (y == IGNORE_INDEX).any()
     # every hidden input is followed (as a target one step earlier) by a masked target, and vice versa
     assert torch.equal(x[:, 1:] == train.hidden_id, y[:, :-1] == IGNORE_INDEX)
-    none = BatchSource(train, seq_len=64, batch_size=8, mode="none", seed=1)
+    none = BatchSource(train, seq_len=64, batch_size=8, mode="none", seed=1, batch_targets="rows")
     xn, yn = none.next_batch()
     keep = y != IGNORE_INDEX
     assert torch.equal(yn[keep], y[keep])  # same windows, same seed
@@ -124,15 +125,18 @@ def test_document_mode_drops_whole_documents(spliced_shards):
     assert (y != IGNORE_INDEX).all() and x.shape == (8, 64)
 
 
+@pytest.mark.parametrize("batch_targets", ["fixed", "rows"])
 @pytest.mark.parametrize("sampling", ["random", "sequential"])
-def test_state_dict_resumes_identical_batches(spliced_shards, sampling):
+def test_state_dict_resumes_identical_batches(spliced_shards, sampling, batch_targets):
     train, _ = spliced_shards
-    a = BatchSource(train, seq_len=32, batch_size=4, mode="mask", score_name="truth", sampling=sampling, seed=5)
+    kw = dict(seq_len=32, batch_size=4, mode="mask", score_name="truth", sampling=sampling, seed=5,
+              batch_targets=batch_targets)
+    a = BatchSource(train, **kw)
     for _ in range(3):
         a.next_batch()
     state = a.state_dict()
     expected = [a.next_batch() for _ in range(3)]
-    b = BatchSource(train, seq_len=32, batch_size=4, mode="mask", score_name="truth", sampling=sampling, seed=5)
+    b = BatchSource(train, **kw)
     b.load_state_dict(state)
     for (xe, ye), (xb, yb) in zip(expected, [b.next_batch() for _ in range(3)], strict=True):
         assert torch.equal(xe, xb) and torch.equal(ye, yb)
@@ -144,3 +148,89 @@ def test_ranks_split_the_global_batch(spliced_shards):
     r0 = BatchSource(train, seq_len=32, batch_size=4, seed=2, rank=0, world_size=2).next_batch()[0]
     r1 = BatchSource(train, seq_len=32, batch_size=4, seed=2, rank=1, world_size=2).next_batch()[0]
     assert torch.equal(whole[0::2], r0) and torch.equal(whole[1::2], r1)
+
+
+# ----- equal steps: every `fixed` batch holds exactly batch_size x seq_len targets -----
+
+
+@pytest.mark.parametrize("sampling", ["random", "sequential"])
+@pytest.mark.parametrize("mode", ["mask", "remove"])
+def test_fixed_batches_hold_exactly_the_unfiltered_target_count(spliced_shards, mode, sampling):
+    train, _ = spliced_shards
+    src = BatchSource(train, seq_len=64, batch_size=8, mode=mode, score_name="truth", sampling=sampling, seed=3)
+    rows = []
+    for _ in range(20):
+        x, y = src.next_batch()
+        assert int((y != IGNORE_INDEX).sum()) == src.last_targets == 8 * 64  # exactly, every step
+        assert len(x) == src.last_rows >= 8
+        assert bool(((y != IGNORE_INDEX).sum(1) > 0).all())  # no row without a target
+        rows.append(src.last_rows)
+    assert max(rows) > 8  # filtering made it read more windows than an unfiltered batch
+    rows_src = BatchSource(train, seq_len=64, batch_size=8, mode=mode, score_name="truth", sampling=sampling,
+                           seed=3, batch_targets="rows")
+    x_rows, y_rows = rows_src.next_batch()
+    assert int((y_rows != IGNORE_INDEX).sum()) < 8 * 64  # the old batches have fewer targets
+
+
+def test_fixed_trims_only_the_last_row(spliced_shards):
+    """The surplus targets of the last row (its last ones) are masked; the windows are the ones `rows` draws."""
+    train, _ = spliced_shards
+    fixed = BatchSource(train, seq_len=64, batch_size=8, mode="mask", score_name="truth", sampling="sequential")
+    plain = BatchSource(train, seq_len=64, batch_size=64, mode="mask", score_name="truth", sampling="sequential",
+                        batch_targets="rows")
+    x, y = fixed.next_batch()
+    xp, yp = plain.next_batch()
+    n = len(x)
+    kept = [r for r in range(64) if (yp[r] != IGNORE_INDEX).any()][:n]  # windows with a target, in order
+    assert torch.equal(x, xp[kept])
+    assert torch.equal(y[:-1], yp[kept[:-1]])
+    last, full = y[-1], yp[kept[-1]]
+    keep = (full != IGNORE_INDEX).nonzero().flatten()
+    need = 8 * 64 - int((y[:-1] != IGNORE_INDEX).sum())
+    assert 0 < need <= len(keep)
+    assert torch.equal((last != IGNORE_INDEX).nonzero().flatten(), keep[:need])
+
+
+def test_none_fixed_is_the_old_batching(spliced_shards):
+    train, _ = spliced_shards
+    a = BatchSource(train, seq_len=32, batch_size=4, seed=9)
+    b = BatchSource(train, seq_len=32, batch_size=4, seed=9, batch_targets="rows")
+    for _ in range(5):
+        (xa, ya), (xb, yb) = a.next_batch(), b.next_batch()
+        assert torch.equal(xa, xb) and torch.equal(ya, yb) and a.last_rows == 4
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_fixed_batches_split_across_ranks_with_padding(spliced_shards, world):
+    train, _ = spliced_shards
+    kw = dict(seq_len=32, batch_size=6, mode="remove", score_name="truth", seed=4)
+    whole = BatchSource(train, **kw)
+    ranks = [BatchSource(train, **kw, rank=r, world_size=world) for r in range(world)]
+    for _ in range(6):
+        x, y = whole.next_batch()
+        parts = [src.next_batch() for src in ranks]
+        assert len({len(px) for px, _ in parts}) == 1  # every rank holds the same number of rows
+        assert sum(int((py != IGNORE_INDEX).sum()) for _, py in parts) == 6 * 32
+        for r, (px, py) in enumerate(parts):
+            real = len(x[r::world])
+            assert torch.equal(px[:real], x[r::world]) and torch.equal(py[:real], y[r::world])
+            assert bool((py[real:] == IGNORE_INDEX).all())  # padding rows take no loss
+        assert all(src.last_rows == whole.last_rows for src in ranks)
+
+
+def test_fixed_refuses_a_filter_that_leaves_almost_nothing(tmp_path, spliced_shards):
+    import shutil
+
+    from tokfilter.atomic import save_npy
+    from tokfilter.errors import UserError
+    from tokfilter.shards import ShardSet
+
+    train, _ = spliced_shards
+    directory = tmp_path / "shards"
+    shutil.copytree(train.dir, directory)
+    shards = ShardSet(directory)
+    for s in range(shards.num_shards):
+        save_npy(shards.score_path(s, "all"), np.ones(len(shards.tokens(s)), dtype=np.float16))
+    src = BatchSource(shards, seq_len=64, batch_size=4, mode="mask", score_name="all", seed=0)
+    with pytest.raises(UserError, match="too little to train on"):
+        src.next_batch()

@@ -37,11 +37,20 @@ class Context:
     def run_dir(self, name: str) -> Path:
         return self.out / "runs" / name
 
-    def main_runs(self, runs: list[dict]) -> dict[str, dict]:
-        """The largest size's run of each mode at the first threshold: the models the attacks compare."""
+    def seeds(self) -> list[int]:
+        """The pretraining seeds (Experiment.seed_list)."""
+        return self.exp.seed_list()
+
+    def main_runs(self, runs: list[dict], seed: int | None = None) -> dict[str, dict]:
+        """The largest size's run of each mode at the first threshold: the models the attacks compare. With `seed`,
+        only that seed's runs (each seed's models are attacked and refusal-trained on their own); with one seed
+        every run is that seed's (records cached before runs carried `seed` included)."""
         size = self.exp.pretrain.sizes[-1]
+        several = len(self.seeds()) > 1
         chosen: dict[str, dict] = {}
         for run in runs:
-            if run["name"].endswith(f"-{size}") and run["mode"] not in chosen:
+            if several and seed is not None and run.get("seed") != seed:
+                continue
+            if run.get("size", size) == size and run["mode"] not in chosen:
                 chosen[run["mode"]] = run
         return chosen

@@ -4,7 +4,9 @@ An experiment names its corpus (forget / retain / general sources), tokenizer, c
 pretraining runs (model sizes x filtering modes x thresholds), plus what to evaluate. Every key is checked against
 the dataclasses below: an unknown key or a value of the wrong type is a one-line error with a suggestion. The
 `[pretrain.train]` table holds `tokfilter train` settings (`section.key = value`, e.g. `"data.batch_size" = 16`)
-applied to every run. See experiments/demo.toml for a commented example.
+applied to every run. `seeds = [0, 1, 2]` repeats pretraining and every per-run evaluation (MCQ, attack, RMU,
+refusal) per seed (run names get `-s{seed}`; results.json adds `aggregates`); the classifier is trained once with
+`seed`. See experiments/demo.toml for a commented example.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ class ClassifierSection:
     budget: str = "quick"  # quick | full
     baselines: list[str] = field(default_factory=lambda: ["forward", "windowed", "document"])
     labels: str = "exact"  # exact (benchmark spans) | lexicon (weak labels, weak-to-strong)
+    # share of the train split's documents that train the classifier (and its baselines); the rest is the pretraining
+    # corpus (shards/), scored out of sample: no document is annotated by a classifier trained on it (0 < x < 1;
+    # pipeline/folds.py)
+    label_fraction: float = 0.5
     settings: dict[str, Any] = field(default_factory=dict)  # overrides of the budget's settings (steps, width...)
     min_f1: float = 0.0  # quality gate: stop before pretraining when the validation F1 is below this (0 = off)
 
@@ -79,7 +85,8 @@ class EvalSection:
 @dataclass
 class Experiment:
     name: str = "experiment"
-    seed: int = 0
+    seed: int = 0  # the classifier's seed (trained once), and pretraining's when `seeds` is empty
+    seeds: list[int] = field(default_factory=list)  # pretraining seeds; each run (and its evaluations) once per seed
     data: DataSection = field(default_factory=DataSection)
     tokenizer: TokenizerSection = field(default_factory=TokenizerSection)
     classifier: ClassifierSection = field(default_factory=ClassifierSection)
@@ -91,6 +98,10 @@ class Experiment:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def seed_list(self) -> list[int]:
+        """The pretraining seeds: `seeds`, or `[seed]` when it is empty (one seed, as before `seeds` existed)."""
+        return list(self.seeds) or [self.seed]
 
 
 CHOICES = {
@@ -109,12 +120,17 @@ def validate(exp: Experiment, where: str) -> Experiment:
     for mode in exp.pretrain.modes:
         if mode not in MODES:
             raise UserError(f"{where}: pretrain.modes has {mode!r}{suggest(mode, list(MODES))}")
+    if len(set(exp.seeds)) != len(exp.seeds) or any(s < 0 for s in exp.seeds):
+        raise UserError(f"{where}: seeds = {exp.seeds} (expected unique non-negative integers)")
     p = exp.pretrain
     for key, values in (("thresholds", p.thresholds), ("doc_thresholds", p.doc_thresholds),
                         ("doc_token_threshold", [p.doc_token_threshold])):
         for value in values:
             if not 0.0 <= value <= 1.0:
                 raise UserError(f"{where}: pretrain.{key} has {value}, outside [0, 1]")
+    if not 0.0 < exp.classifier.label_fraction < 1.0:
+        raise UserError(f"{where}: classifier.label_fraction = {exp.classifier.label_fraction} (expected 0 < x < 1: "
+                        "the share of train documents the classifier learns from; the rest is pretrained on)")
     budget_settings(exp.classifier.budget, dict(exp.classifier.settings))  # [classifier.settings], checked now
     if exp.annotate.workers < 0:
         raise UserError(f"{where}: annotate.workers = {exp.annotate.workers} (expected 0 = one per core, or more)")

@@ -4,12 +4,17 @@
 the same in-memory benchmark), counts documents and tokens per domain and split, lists the runs with their budgets
 in effective tokens and optimizer steps, and checks every stage's data needs:
 
-    classifier   train documents of the forget domain and of retain/general; valid and test documents to pick the
-                 threshold and to measure it
+    classifier   in the label part of the train split, documents with forget text and retain/general documents;
+                 valid and test documents to pick the threshold and to measure it
+    pretraining  documents in the pretrain part of the train split (shards/, scored out of sample)
     evaluation   held-out (test split) documents of every domain, for the domain losses
     robustness   whole forget documents in the valid split (the attack's and RMU's training text) and retain
                  documents there (RMU's retain term); held-out forget documents (what the attack measures)
     refusal      the instruction data shipped with the package (posthoc/data) holds enough examples
+
+The train split after splicing is divided by `[classifier] label_fraction` (pipeline/folds.py) into the label part
+(the classifier trains on it) and the pretrain part (the pretraining corpus): the plan counts both (`parts`), and
+its pretraining numbers (annotation time, epochs of each run over the corpus) use the pretrain part only.
 
 A need that is not met is a problem: `tokfilter run` stops before its first step with one line that names the
 setting or data that fixes it. A stage whose experiment section says `optional = true` is skipped instead, with the
@@ -26,11 +31,12 @@ from dataclasses import dataclass, field
 from tokfilter.errors import UserError
 from tokfilter.labels.benchmark import BenchmarkConfig, make_benchmark
 from tokfilter.pipeline.experiment import Experiment
+from tokfilter.pipeline.folds import divide
 from tokfilter.pipeline.steps import corpus, pretrain
 from tokfilter.tokenizer import Tokenizer, load_tokenizer
 from tokfilter.tokenizer.core import default_tokenizer_spec
 
-MIN_TRAIN_DOCS = 20  # per forget domain and per retain+general, for a classifier worth training
+MIN_TRAIN_DOCS = 20  # in the label part: documents with forget text, and retain+general ones, for a useful classifier
 MIN_ATTACK_DOCS = 2  # whole forget documents in the valid split for the attack / RMU text
 SAMPLE_DOCS = 500  # documents per (split, domain) tokenized to estimate tokens per character
 PROBE_MAX_PARAMS = 3_000_000  # larger models are not timed here: estimated from FLOPs at the measured matmul rate
@@ -43,7 +49,11 @@ class Plan:
     corpus: dict  # the corpus report (documents read, ids assigned, duplicates, splits assigned)
     counts: dict  # {split: {domain: {"documents": n, "tokens": n}}} after the caps
     benchmark: dict  # {split: {kind: documents}} of the spliced benchmark
-    runs: list[dict]  # name, mode, size, params, effective_tokens, steps
+    runs: list[dict]  # name, mode, size, params, effective_tokens, steps, epochs (over the pretrain part)
+    # the train split after splicing, divided: {"label"|"pretrain": {"documents", "forget_documents" (with forget
+    # text: whole forget documents and spliced hosts), "tokens", "kinds": {kind: documents}}}
+    parts: dict = field(default_factory=dict)
+    label_fraction: float = 0.5
     skipped: dict[str, str] = field(default_factory=dict)  # stage -> reason
     problems: list[str] = field(default_factory=list)
     estimate_seconds: dict[str, float] = field(default_factory=dict)
@@ -67,6 +77,15 @@ def _count_tokens(tokenizer: Tokenizer, docs: list) -> int:
     return int(round(per_char * sum(len(d.text) for d in docs)))
 
 
+def _kinds(items: list) -> dict[str, int]:
+    """Benchmark documents by kind: their domain, '+passage' when a forget passage was spliced in."""
+    kinds: dict[str, int] = {}
+    for item in items:
+        kind = item.document.domain + ("+passage" if "passage" in item.document.meta else "")
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return dict(sorted(kinds.items()))
+
+
 def _params(size: str, vocab_size: int, seq_len: int) -> int:
     import torch  # only to count parameters exactly (on the meta device: no memory, no time)
 
@@ -86,13 +105,19 @@ def _check_needs(exp: Experiment, counts: dict, bench: dict, plan: Plan) -> None
     def docs(split: str, domain: str) -> int:
         return counts.get(split, {}).get(domain, {}).get("documents", 0)
 
-    d = exp.data
-    if docs("train", "forget") < MIN_TRAIN_DOCS:
-        plan.problems.append(f"classifier: {docs('train', 'forget')} forget documents in the train split (needs "
-                             f">= {MIN_TRAIN_DOCS}): add forget=PATH data or raise [data] docs_per_domain")
-    if docs("train", "retain") + docs("train", "general") < MIN_TRAIN_DOCS:
-        plan.problems.append("classifier: too few retain/general documents in the train split (needs "
-                             f">= {MIN_TRAIN_DOCS}): add retain=PATH / general=PATH data")
+    d, fraction = exp.data, exp.classifier.label_fraction
+    label = plan.parts["label"]
+    if label["forget_documents"] < MIN_TRAIN_DOCS:
+        plan.problems.append(f"classifier: {label['forget_documents']} documents with forget text in the label part "
+                             f"of the train split (needs >= {MIN_TRAIN_DOCS}): add forget=PATH data, raise [data] "
+                             f"docs_per_domain or [classifier] label_fraction (now {fraction})")
+    if label["documents"] - label["kinds"].get("forget", 0) < MIN_TRAIN_DOCS:
+        plan.problems.append("classifier: too few retain/general documents in the label part of the train split "
+                             f"(needs >= {MIN_TRAIN_DOCS}): add retain=PATH / general=PATH data or raise "
+                             f"[classifier] label_fraction (now {fraction})")
+    if plan.parts["pretrain"]["documents"] == 0:
+        plan.problems.append("pretraining: no document of the train split is in the pretrain part: lower "
+                             f"[classifier] label_fraction (now {fraction}) or add data")
     for split, setting in (("valid", "valid_frac"), ("test", "test_frac")):
         if docs(split, "forget") == 0 or docs(split, "retain") + docs(split, "general") == 0:
             plan.problems.append(f"classifier: the {split} split needs forget and retain/general documents (threshold "
@@ -156,12 +181,17 @@ def make_plan(exp: Experiment, measure: bool = False) -> Plan:
         if getattr(exp.data, name) >= 0:
             setattr(config, name, getattr(exp.data, name))
     bench = {}
-    for split, items in make_benchmark(parts["train"] + parts["valid"] + parts["test"], config).items():
-        kinds: dict[str, int] = {}
-        for item in items:
-            kind = item.document.domain + ("+passage" if "passage" in item.document.meta else "")
-            kinds[kind] = kinds.get(kind, 0) + 1
-        bench[split] = dict(sorted(kinds.items()))
+    benchmark = make_benchmark(parts["train"] + parts["valid"] + parts["test"], config)
+    for split, items in benchmark.items():
+        bench[split] = _kinds(items)
+    train_chars = sum(len(doc.text) for doc in parts["train"])
+    tokens_per_char = sum(c["tokens"] for c in counts["train"].values()) / max(train_chars, 1)
+    fraction = exp.classifier.label_fraction
+    folds = dict(zip(("label", "pretrain"), divide(benchmark["train"], fraction, key=lambda b: b.document.id),
+                     strict=True))
+    fold_counts = {name: {"documents": len(items), "forget_documents": sum(1 for b in items if b.spans),
+                          "tokens": int(round(tokens_per_char * sum(len(b.document.text) for b in items))),
+                          "kinds": _kinds(items)} for name, items in folds.items()}
     settings = _train_settings(exp)
     vocab = max(tokenizer.vocab_size, 1)
     runs = []
@@ -169,9 +199,12 @@ def make_plan(exp: Experiment, measure: bool = False) -> Plan:
         params = _params(run["size"], vocab, settings["seq_len"])
         budget = settings["tokens"] or int(settings["tokens_per_param"] * params)
         steps = math.ceil(budget / (settings["batch_size"] * settings["seq_len"]))
+        corpus_tokens = fold_counts["pretrain"]["tokens"]
         runs.append({**{k: run[k] for k in ("name", "mode", "size", "threshold")}, "params": params,
-                     "effective_tokens": budget, "steps": steps})
-    plan = Plan(experiment=exp.name, corpus=report, counts=counts, benchmark=bench, runs=runs,
+                     "effective_tokens": budget, "steps": steps,
+                     "epochs": round(budget / corpus_tokens, 2) if corpus_tokens else None})
+    plan = Plan(experiment=exp.name, corpus=report, counts=counts, benchmark=bench, runs=runs, parts=fold_counts,
+                label_fraction=fraction,
                 tokens_estimated_with=f"{tokenizer.spec} (a sample of <= {SAMPLE_DOCS} documents per split/domain)")
     _check_needs(exp, counts, bench, plan)
     if measure:
@@ -229,17 +262,17 @@ def estimate_seconds(exp: Experiment, plan: Plan, vocab: int, settings: dict) ->
         if step is not None:
             pretrain_seconds += step * run["steps"] * 1.15  # evaluation and data loading: ~15% measured on the demo
     out["pretrain"] = round(pretrain_seconds, 1)
-    train_tokens = sum(c["tokens"] for c in plan.counts.get("train", {}).values())
-    out["annotate"] = round(train_tokens / 60_000, 1)  # biLM scoring ~60k tokens/s over 2 cores (docs/benchmarks.md)
+    pretrain_tokens = plan.parts.get("pretrain", {}).get("tokens", 0)  # annotation scores the pretrain part only
+    out["annotate"] = round(pretrain_tokens / 60_000, 1)  # biLM scoring ~60k tokens/s over 2 cores (docs/benchmarks.md)
     largest = per_step.get(exp.pretrain.sizes[-1])
     if largest is not None:
         tokens_per_step = settings["batch_size"] * settings["seq_len"]
         if exp.robustness.enabled and "robustness" not in plan.skipped:
             attack_steps = exp.robustness.max_tokens / tokens_per_step * len(exp.robustness.lrs) * len(exp.pretrain.modes)
             rmu_steps = exp.robustness.rmu_steps * len(exp.robustness.rmu_coeffs) * len(exp.robustness.rmu_alphas)
-            out["robustness"] = round((attack_steps + rmu_steps) * largest * 1.5, 1)
+            out["robustness"] = round((attack_steps + rmu_steps) * largest * 1.5 * len(exp.seed_list()), 1)
         if exp.refusal.enabled and "refusal" not in plan.skipped:
-            out["refusal"] = round(exp.refusal.steps * len(exp.pretrain.modes) * largest * 2.0, 1)
+            out["refusal"] = round(exp.refusal.steps * len(exp.pretrain.modes) * largest * 2.0 * len(exp.seed_list()), 1)
     out["total"] = round(sum(out.values()), 1)
     return out
 
@@ -254,9 +287,18 @@ def format_plan(plan: Plan) -> str:
     lines.append(f"(tokens estimated with {plan.tokens_estimated_with}; 'eval' = held-out documents for the losses)")
     lines.append("benchmark after splicing: " + "; ".join(
         f"{split} " + ", ".join(f"{k} {v:,}" for k, v in kinds.items()) for split, kinds in plan.benchmark.items()))
-    lines.append(f"{'run':<28}{'params':>11}{'effective tokens':>18}{'steps':>8}")
+    lines.append(f"train split divided by [classifier] label_fraction = {plan.label_fraction:g} (no document in both):")
+    for name, role in (("label", "the classifier trains on it"),
+                       ("pretrain", "shards/: annotated out of sample and pretrained on")):
+        part = plan.parts.get(name, {})
+        kinds = ", ".join(f"{k} {v:,}" for k, v in part.get("kinds", {}).items())
+        lines.append(f"  {name:<9}{part.get('documents', 0):>7,} documents{part.get('tokens', 0):>13,} tokens  "
+                     f"({role}; {kinds})")
+    lines.append(f"{'run':<28}{'params':>11}{'effective tokens':>18}{'steps':>8}{'epochs':>8}")
     for run in plan.runs:
-        lines.append(f"{run['name']:<28}{run['params']:>11,}{run['effective_tokens']:>18,}{run['steps']:>8,}")
+        epochs = f"{run['epochs']:>8.2f}" if run.get("epochs") is not None else f"{'-':>8}"
+        lines.append(f"{run['name']:<28}{run['params']:>11,}{run['effective_tokens']:>18,}{run['steps']:>8,}{epochs}")
+    lines.append("(epochs: effective tokens / tokens of the pretrain part; above 1 the runs repeat documents)")
     for stage, reason in plan.skipped.items():
         lines.append(f"skipped: {stage}: {reason}")
     for problem in plan.problems:

@@ -1,7 +1,27 @@
 """The results.json schema (DESIGN.md, a contract), written in one place: run records, the whole file, the summary.
 
 `run_record` turns a training summary into one `runs[]` entry; `build_results` assembles the file from the steps'
-results; `print_summary` prints the runs side by side and the headline comparisons on stdout.
+results; `seed_aggregates` its `aggregates` (means and t-intervals over seeds); `print_summary` prints the runs side
+by side and the headline comparisons on stdout.
+
+Seeds. `runs` keeps one record per seed (with `seeds = [...]` in the experiment, names end in `-s{seed}`), and every
+section keyed by run name (`slowdown`, `robustness`, `refusal`) holds every seed's runs. `aggregates` (always
+present; with one seed every `n` is 1 and every interval null):
+
+    {"seeds": [0, 1, 2], "n_seeds": 3, "confidence": 0.95, "interval": "t", "runs": [
+       {"mode", "size", "threshold", "doc_threshold", "doc_aggregate", "params", "n", "seeds", "runs",
+        "loss": {"forget" | "retain" | "general": STAT}, "mcq": {"<set>": {"accuracy": STAT}},
+        "tokens_filtered_frac": STAT, "slowdown": {"forget": x, "retain": x, "ci": {...}} (n >= 2 only)}],
+     "pareto": evaluate.pareto.pareto_aggregates (pairs and verdicts over seeds),
+     "robustness": {"<mode>" | "rmu": {"n", "seeds", "runs", "recovery_tokens": STAT, "recovery_fraction": STAT,
+                                       "reached_share"}},
+     "refusal": {"<mode>": {"n", "seeds", "runs", "forget_refusal_rate": STAT, "general_refusal_rate": STAT}}}
+
+STAT = evaluate.intervals.mean_interval: {"mean", "ci": [lo, hi] | null, "sd" | null, "n"}, the interval being
+mean +- t_{0.975, n-1} sd / sqrt(n). A configuration is (mode, size, threshold, doc_threshold). The slowdown entry
+comes from the slowdown section's own `aggregates` (a bootstrap that redraws seeds, evaluate/slowdown.py), not from
+the t-interval; recovery tokens average over the seeds whose attack reached the baseline (`reached_share` says how
+many did).
 """
 
 from __future__ import annotations
@@ -9,30 +29,105 @@ from __future__ import annotations
 import time
 
 from tokfilter import __version__
-from tokfilter.evaluate.pareto import describe, pareto_summary
+from tokfilter.evaluate.intervals import config_key, config_of, mean_interval
+from tokfilter.evaluate.pareto import describe, describe_aggregates, pareto_aggregates, pareto_summary
+
+DOMAINS = ("forget", "retain", "general")
+CONFIDENCE = 0.95
 
 
 def run_record(run: dict, summary: dict) -> dict:
-    """One `runs[]` entry of results.json from a training summary."""
+    """One `runs[]` entry of results.json from a training summary.
+
+    `flops` is flops per token x *effective* tokens for every mode (the compute every fit and table uses);
+    `flops_processed` counts every position that went through the model. `threshold` is the token threshold
+    (p(forget) >= threshold; for document runs the one behind the `frac` aggregate), `doc_threshold` and
+    `doc_aggregate` the document rule (null for token modes)."""
     return {
-        "name": run["name"], "mode": run["mode"], "threshold": run["threshold"], "size": run["size"],
+        "name": run["name"], "mode": run["mode"], "threshold": summary.get("threshold"), "size": run["size"],
+        "doc_threshold": summary.get("doc_threshold"), "doc_aggregate": summary.get("doc_aggregate"),
+        "seed": summary.get("seed"), "steps": summary.get("steps"),
         "params": summary.get("params"), "train_tokens": summary.get("train_tokens"),
         "effective_tokens": summary.get("effective_tokens"), "flops": summary.get("flops"),
+        "flops_processed": summary.get("flops_processed"),
         "tokens_filtered_frac": summary.get("tokens_filtered_frac"),
         "loss": summary.get("loss", {}), "loss_own": summary.get("loss_own", {}), "bpb": summary.get("bpb", {}),
         "seconds": summary.get("seconds"),
     }
 
 
+def _config_groups(runs: list[dict]) -> list[list[dict]]:
+    groups: dict[tuple, list[dict]] = {}
+    for run in runs:
+        groups.setdefault(config_key(run), []).append(run)
+    return list(groups.values())
+
+
+def _section_by_mode(section: dict, runs: list[dict], keys: tuple[str, ...]) -> dict:
+    """A per-run-name section (robustness / refusal) averaged over seeds per mode (`rmu` for *-rmu entries)."""
+    if not isinstance(section, dict) or "skipped" in section:
+        return {}
+    modes = {run["name"]: run["mode"] for run in runs}
+    seeds = {run["name"]: run.get("seed") for run in runs}
+    by_mode: dict[str, list[tuple[str, dict]]] = {}
+    for name, entry in section.items():
+        if not isinstance(entry, dict):
+            continue
+        base = name[: -len("-rmu")] if name.endswith("-rmu") else name
+        mode = "rmu" if name.endswith("-rmu") else modes.get(name)
+        if mode is not None:
+            by_mode.setdefault(mode, []).append((name, {**entry, "_seed": seeds.get(base)}))
+    out = {}
+    for mode, entries in by_mode.items():
+        out[mode] = {"n": len(entries), "seeds": [e["_seed"] for _, e in entries], "runs": [n for n, _ in entries],
+                     **{key: mean_interval((e.get(key) for _, e in entries), CONFIDENCE) for key in keys}}
+        if "recovery_tokens" in keys:
+            out[mode]["reached_share"] = sum(bool(e.get("reached", e.get("recovery_tokens") is not None))
+                                             for _, e in entries) / len(entries)
+    return out
+
+
+def seed_aggregates(seeds: list[int], runs: list[dict], slowdown: dict, robustness: dict, refusal: dict,
+                    pareto: dict | None = None) -> dict:
+    """results.json's `aggregates` (module docstring)."""
+    slow = {}
+    for entry in (slowdown or {}).get("aggregates") or []:
+        slow[(entry.get("mode"), entry.get("size"), entry.get("threshold"), entry.get("doc_threshold"))] = entry
+    configurations = []
+    for group in _config_groups(runs):
+        first = group[0]
+        entry = {**config_of(first), "doc_aggregate": first.get("doc_aggregate"), "params": first.get("params"),
+                 "n": len(group), "seeds": [run.get("seed") for run in group], "runs": [run["name"] for run in group],
+                 "loss": {d: mean_interval(((run.get("loss") or {}).get(d) for run in group), CONFIDENCE)
+                          for d in DOMAINS if any((run.get("loss") or {}).get(d) is not None for run in group)},
+                 "mcq": {name: {"accuracy": mean_interval(((run.get("mcq") or {}).get(name, {}).get("accuracy")
+                                                           for run in group), CONFIDENCE)}
+                         for name in dict.fromkeys(n for run in group for n in (run.get("mcq") or {}))},
+                 "tokens_filtered_frac": mean_interval((run.get("tokens_filtered_frac") for run in group),
+                                                       CONFIDENCE)}
+        match = slow.get((first["mode"], None if first.get("size") is None else str(first["size"]),
+                          first.get("threshold"), first.get("doc_threshold")))
+        if match is not None and len(group) > 1:
+            entry["slowdown"] = {**{d: match[d] for d in match.get("ci", {}) if d in match}, "ci": match.get("ci", {})}
+        configurations.append(entry)
+    return {"seeds": list(seeds), "n_seeds": len(seeds), "confidence": CONFIDENCE, "interval": "t",
+            "runs": configurations,
+            "pareto": pareto_aggregates(runs, confidence=CONFIDENCE, summary=pareto),
+            "robustness": _section_by_mode(robustness, runs, ("recovery_tokens", "recovery_fraction")),
+            "refusal": _section_by_mode(refusal, runs, ("forget_refusal_rate", "general_refusal_rate"))}
+
+
 def build_results(exp, started: float, classifier: dict, runs: list[dict], slowdown: dict, robustness: dict,
                   refusal: dict, corpus: dict, stages) -> dict:
-    """results.json as a dict (keys in the documented order)."""
+    """results.json as a dict (keys in the documented order; `seeds` and `aggregates` added for several seeds)."""
+    pareto = pareto_summary(runs)
     return {
-        "tokfilter_version": __version__, "experiment": exp.name, "seed": exp.seed,
+        "tokfilter_version": __version__, "experiment": exp.name, "seed": exp.seed, "seeds": exp.seed_list(),
         "wall_seconds": round(time.time() - started, 2),
-        "classifier": classifier, "runs": runs, "pareto": pareto_summary(runs), "slowdown": slowdown,
+        "classifier": classifier, "runs": runs, "pareto": pareto, "slowdown": slowdown,
         "robustness": robustness,
         "refusal": refusal,
+        "aggregates": seed_aggregates(exp.seed_list(), runs, slowdown, robustness, refusal, pareto),
         "corpus": corpus,
         "stages": {"seconds": stages.timings, "cached": stages.cached},
         "config": exp.to_dict(),
@@ -60,3 +155,30 @@ def print_summary(results: dict) -> None:
         print("token removal vs document filtering (loss change against the unfiltered run of the same size):")
         for line in lines:
             print(f"  {line}")
+    aggregates = results.get("aggregates")
+    if not aggregates:
+        return
+    if (aggregates.get("n_seeds") or 1) < 2:
+        print("one seed: no interval (set `seeds = [0, 1, 2]` in the experiment for means and 95% intervals)")
+        return
+    print(f"over {aggregates['n_seeds']} seeds: mean [95% t-interval]")
+    print(f"{'configuration':<28}{'n':>3}{'forget':>22}{'retain':>22}")
+    for entry in aggregates.get("runs", []):
+        print(f"{_config_name(entry):<28}{entry['n']:>3}{_stat(entry['loss'].get('forget')):>22}"
+              f"{_stat(entry['loss'].get('retain')):>22}")
+    for line in describe_aggregates(aggregates.get("pareto") or {}):
+        print(f"  {line}")
+
+
+def _config_name(entry: dict) -> str:
+    shown = entry.get("doc_threshold") if entry["mode"] == "document" else entry.get("threshold")
+    return f"{entry['mode']}-{entry['size']}" if entry["mode"] == "none" or shown is None \
+        else f"{entry['mode']}-t{shown:g}-{entry['size']}"
+
+
+def _stat(stat: dict | None) -> str:
+    if not stat:
+        return "-"
+    if stat.get("ci") is None:
+        return f"{stat['mean']:.3f}"
+    return f"{stat['mean']:.3f} [{stat['ci'][0]:.3f}, {stat['ci'][1]:.3f}]"

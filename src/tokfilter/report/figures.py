@@ -1,6 +1,7 @@
 """Figures of a results.json (DESIGN.md schema): one PNG per question a reader asks, drawn with matplotlib.
 
     frontier.png      forget vs retain loss of every run, token modes vs document filtering across thresholds
+                      (several seeds: per-configuration means with 95% interval bars, each seed faint)
     slowdown.png      relative compute slowdown on the forget (and retain) domain vs training compute, per mode
     recovery.png      forget loss during the finetuning attack: filtered models vs the RMU-unlearned baseline
     classifier_pr.png precision-recall curves of the token classifier and its baselines
@@ -37,11 +38,37 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def _seed_means(results: dict) -> list[dict] | None:
+    """Per-configuration means (and interval half-widths) from `aggregates`, when some configuration has 2+ seeds."""
+    configs = [c for c in (results.get("aggregates") or {}).get("runs") or []
+               if (c.get("loss") or {}).get("forget") and (c.get("loss") or {}).get("retain")]
+    if not any(c.get("n", 1) > 1 for c in configs):
+        return None
+    points = []
+    for c in configs:
+        forget, retain = c["loss"]["forget"], c["loss"]["retain"]
+        err = [[0.0, 0.0] if s.get("ci") is None else [s["mean"] - s["ci"][0], s["ci"][1] - s["mean"]]
+               for s in (retain, forget)]
+        points.append({"mode": c["mode"], "params": c.get("params") or 0, "threshold": c.get("threshold"),
+                       "doc_threshold": c.get("doc_threshold"), "seeds": c.get("n", 1),
+                       "loss": {"forget": forget["mean"], "retain": retain["mean"]}, "xerr": err[0], "yerr": err[1]})
+    return points
+
+
 def frontier(results: dict, path: Path) -> Path | None:
+    """Forget vs retain loss per run; with several seeds, per-configuration means with 95% t-interval bars (both
+    axes) over the seeds' runs drawn faintly."""
     runs = [r for r in results.get("runs", []) if r.get("loss", {}).get("forget") is not None]
     if not runs:
         return None
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    means = _seed_means(results)
+    if means is not None:
+        for run in runs:
+            if run["loss"].get("retain") is not None:
+                ax.plot(run["loss"]["retain"], run["loss"]["forget"], marker=MODE_MARKERS.get(run["mode"], "o"),
+                        color=MODE_COLORS.get(run["mode"]), alpha=0.2, linestyle="none", markersize=4)
+        runs = means
     sizes = {r.get("params", 0) for r in runs}
     by_mode: dict[str, list[dict]] = {}
     for run in runs:
@@ -54,18 +81,27 @@ def frontier(results: dict, path: Path) -> Path | None:
         for i, (params, group) in enumerate(groups.items()):  # one line per model size, one legend entry per mode
             xs = [r["loss"]["retain"] for r in group]
             ys = [r["loss"]["forget"] for r in group]
-            ax.plot(xs, ys, marker=MODE_MARKERS.get(mode, "o"), color=MODE_COLORS.get(mode),
-                    label=mode if i == 0 else None, linestyle="-" if len(group) > 1 else "none", alpha=0.85)
+            style = dict(marker=MODE_MARKERS.get(mode, "o"), color=MODE_COLORS.get(mode),
+                         label=mode if i == 0 else None, linestyle="-" if len(group) > 1 else "none", alpha=0.85)
+            if means is not None:
+                ax.errorbar(xs, ys, xerr=np.array([r["xerr"] for r in group]).T,
+                            yerr=np.array([r["yerr"] for r in group]).T, capsize=3, **style)
+            else:
+                ax.plot(xs, ys, **style)
             for run in group:
-                if run.get("threshold") is not None:
-                    ax.annotate(f"{run['threshold']:g}", (run["loss"]["retain"], run["loss"]["forget"]),
+                shown = run.get("doc_threshold") if mode == "document" else run.get("threshold")
+                if shown is not None and mode != "none":
+                    ax.annotate(f"{shown:g}", (run["loss"]["retain"], run["loss"]["forget"]),
                                 textcoords="offset points", xytext=(4, 3), fontsize=7)
                 elif mode == "none" and len(sizes) > 1:  # name the size at its unfiltered point
                     ax.annotate(f"{params / 1e6:.2g}M", (run["loss"]["retain"], run["loss"]["forget"]),
                                 textcoords="offset points", xytext=(-6, -11), fontsize=8, fontweight="bold")
     ax.set_xlabel("retain (biology) loss, nats/token  (lower is better)")
     ax.set_ylabel("forget (medical) loss, nats/token  (higher = more removed)")
-    ax.set_title("Forget vs retain loss across thresholds" + (" and model sizes" if len(sizes) > 1 else ""))
+    title = "Forget vs retain loss across thresholds" + (" and model sizes" if len(sizes) > 1 else "")
+    if means is not None:
+        title += f"\n(mean over {max(r['seeds'] for r in means)} seeds, bars: 95% t-interval; faint: each seed)"
+    ax.set_title(title, fontsize=10 if means is not None else None)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)
@@ -79,8 +115,8 @@ def slowdown(results: dict, path: Path) -> Path | None:
     if not points:
         return None
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
-    entries = [{**value, "mode": run["mode"], "threshold": run.get("threshold"), "flops": run["flops"]}
-               for run, value in points]
+    entries = [{**value, "mode": run["mode"], "threshold": run.get("threshold"),
+                "doc_threshold": run.get("doc_threshold"), "flops": run["flops"]} for run, value in points]
     drawn_per_mode: dict[str, int] = {}
     for (mode, threshold), items in series_by_threshold(entries).items():  # one line per mode and threshold
         xs = [item["flops"] for item in items]
@@ -217,13 +253,17 @@ def make_figures(results: dict, figures_dir: str | Path) -> dict[str, Path]:
 
 
 def series_by_threshold(entries: list[dict]) -> dict[tuple[str, float | None], list[dict]]:
-    """Slowdown entries (with mode, threshold, flops) as one series per (mode, threshold), each in compute order.
+    """Slowdown entries as one series per (mode, threshold that names it), each in compute order: document runs
+    by `doc_threshold`, token modes by `threshold` (evaluate.slowdown.series_key's grouping).
 
     Keys come sorted by mode, then threshold (None first), so figures draw and label them in a stable order.
     """
     series: dict[tuple[str, float | None], list[dict]] = {}
     for entry in sorted(entries, key=lambda e: e["flops"]):
-        series.setdefault((entry["mode"], entry.get("threshold")), []).append(entry)
+        shown = entry.get("threshold")
+        if entry["mode"] == "document" and entry.get("doc_threshold") is not None:  # older results: threshold only
+            shown = entry["doc_threshold"]
+        series.setdefault((entry["mode"], shown if entry["mode"] != "none" else None), []).append(entry)
     return dict(sorted(series.items(), key=lambda kv: (kv[0][0], -1.0 if kv[0][1] is None else kv[0][1])))
 
 

@@ -55,6 +55,70 @@ def _table(headers: list[str], rows: list[list]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _stat(stat: dict | None) -> str:
+    """A mean over seeds with its interval: "5.123 [5.01, 5.24]" (no interval with one seed)."""
+    if not stat:
+        return "–"
+    if stat.get("ci") is None:
+        return f"{stat['mean']:.4g}"
+    return f"{stat['mean']:.4g} [{stat['ci'][0]:.4g}, {stat['ci'][1]:.4g}]"
+
+
+def _config_name(entry: dict) -> str:
+    shown = entry.get("doc_threshold") if entry.get("mode") == "document" else entry.get("threshold")
+    if entry.get("mode") == "none" or shown is None:
+        return f"{entry.get('mode')}-{entry.get('size')}"
+    return f"{entry.get('mode')}-t{shown:g}-{entry.get('size')}"
+
+
+def _aggregates(results: dict) -> list[str]:
+    """The section over seeds: per-configuration means with 95% t-intervals, the Pareto verdicts per seed count,
+    robustness and refusal per mode; one line saying there is no interval for a one-seed experiment."""
+    agg = results.get("aggregates")
+    if not agg:
+        return []
+    parts = ["<h2>Over seeds</h2>"]
+    if (agg.get("n_seeds") or 1) < 2:
+        parts.append("<p>One seed: no interval. Every number above comes from one training run per configuration; "
+                     "seeds move a small model's losses by about 0.1 nats, so differences of that size are not "
+                     "evidence. Set <code>seeds = [0, 1, 2]</code> in the experiment for means with 95% intervals."
+                     "</p>")
+        return parts
+    parts.append(f"<p>Mean over {agg['n_seeds']} seeds ({', '.join(map(str, agg.get('seeds', [])))}) with a "
+                 f"{agg.get('confidence', 0.95):.0%} t-interval: mean ± t<sub>n-1</sub> · sd / √n.</p>")
+    configs = agg.get("runs") or []
+    sets = list(dict.fromkeys(name for c in configs for name in c.get("mcq", {})))
+    rows = [[_config_name(c), c.get("n"), _stat(c["loss"].get("forget")), _stat(c["loss"].get("retain")),
+             _stat(c["loss"].get("general")), _stat(c.get("tokens_filtered_frac")),
+             *(_stat(c.get("mcq", {}).get(name, {}).get("accuracy")) for name in sets)] for c in configs]
+    parts.append(_table(["configuration", "seeds", "forget loss", "retain loss", "general loss", "filtered frac",
+                         *(f"{name} accuracy" for name in sets)], rows))
+    pareto = agg.get("pareto") or {}
+    if pareto.get("verdicts"):
+        parts.append("<h3>Token filtering vs document filtering, per seed</h3>")
+        rows = [[_config_name(v["document"]), v["mode"], f"{round(v['holds_share'] * v['n'])}/{v['n']}",
+                 ", ".join(f"{name} ×{k}" for name, k in v.get("chosen", {}).items())] for v in pareto["verdicts"]]
+        parts.append(_table(["document run", "token mode", "claim holds (seeds)", "best cheaper run chosen"], rows))
+    if pareto.get("pairs"):
+        rows = [[_config_name(e["document"]), _config_name(e["token"]), e["n"], e["holds_share"],
+                 _stat(e["document"]["forget_increase"]), _stat(e["document"]["retain_increase"]),
+                 _stat(e["token"]["forget_increase"]), _stat(e["token"]["retain_increase"])] for e in pareto["pairs"]]
+        parts.append(_table(["document run", "token run", "seeds", "claim holds (share)", "doc Δ forget",
+                             "doc Δ retain", "token Δ forget", "token Δ retain"], rows))
+    for key, title, columns in (("robustness", "Finetuning attack over seeds",
+                                 [("recovery_tokens", "tokens to recover"), ("recovery_fraction", "fraction")]),
+                                ("refusal", "Refusal over seeds", [("forget_refusal_rate", "medical refusal rate"),
+                                                                   ("general_refusal_rate", "general refusal rate")])):
+        section = agg.get(key) or {}
+        if section:
+            parts.append(f"<h3>{title}</h3>")
+            rows = [[mode, v.get("n"), *(_stat(v.get(k)) for k, _ in columns),
+                     *([v.get("reached_share")] if key == "robustness" else [])] for mode, v in section.items()]
+            parts.append(_table(["mode", "seeds", *(label for _, label in columns),
+                                 *(["reached (share)"] if key == "robustness" else [])], rows))
+    return parts
+
+
 def render(results: dict, figures: dict[str, Path], out_dir: Path) -> str:
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>tokfilter report: "
              f"{html.escape(str(results.get('experiment', '')))}</title><style>{STYLE}</style></head><body>",
@@ -64,11 +128,14 @@ def render(results: dict, figures: dict[str, Path], out_dir: Path) -> str:
     runs = results.get("runs", [])
     if runs:
         parts.append("<h2>Pretraining runs</h2>")
-        rows = [[r["name"], r["mode"], r.get("threshold"), r.get("params"), r.get("effective_tokens"),
-                 r.get("flops"), r.get("tokens_filtered_frac"), r.get("loss", {}).get("forget"),
-                 r.get("loss", {}).get("retain"), r.get("loss", {}).get("general")] for r in runs]
-        parts.append(_table(["run", "mode", "threshold", "params", "effective tokens", "FLOPs", "filtered frac",
-                             "forget loss", "retain loss", "general loss"], rows))
+        rows = [[r["name"], r["mode"], r.get("threshold"), r.get("doc_threshold"), r.get("seed"), r.get("params"),
+                 r.get("effective_tokens"), r.get("steps"), r.get("flops"), r.get("tokens_filtered_frac"),
+                 r.get("loss", {}).get("forget"), r.get("loss", {}).get("retain"), r.get("loss", {}).get("general")]
+                for r in runs]
+        parts.append(_table(["run", "mode", "token threshold", "doc threshold", "seed", "params", "effective tokens",
+                             "steps", "FLOPs (effective)", "filtered frac", "forget loss", "retain loss",
+                             "general loss"], rows))
+    parts.extend(_aggregates(results))
     pareto = results.get("pareto") or {}
     comparisons = pareto.get("comparisons") or []
     if comparisons:
@@ -102,6 +169,15 @@ def render(results: dict, figures: dict[str, Path], out_dir: Path) -> str:
         for row in slow_rows:
             row[3] = "–" if not row[3] else f"{row[3][0]:.3g} – {row[3][1]:.3g}"
         parts.append(_table(["run", "mode", "forget slowdown (x)", "95% CI", "retain slowdown (x)"], slow_rows))
+        seeded = [a for a in slow.get("aggregates") or [] if isinstance(a, dict)]
+        if seeded:
+            parts.append("<p>Over seeds: the slowdown of the mean log loss at the mean log compute; the interval "
+                         "redraws the seeds (and the baseline sizes' seeds) in every bootstrap replicate.</p>")
+            rows = [[_config_name(a), len(a.get("seeds") or []), a.get("forget"),
+                     "–" if not (a.get("ci") or {}).get("forget") else
+                     f"{a['ci']['forget'][0]:.3g} – {a['ci']['forget'][1]:.3g}", a.get("retain")] for a in seeded]
+            parts.append(_table(["configuration", "seeds", "forget slowdown (x)", "95% CI", "retain slowdown (x)"],
+                                rows))
     robust = results.get("robustness") or {}
     if robust:
         parts.append("<h2>Finetuning attack</h2>")

@@ -27,6 +27,8 @@ from tokfilter.errors import UserError
 from tokfilter.filtering import DOC_AGGREGATES, MODES
 from tokfilter.runtime import DEVICES
 
+BATCH_TARGETS = ("fixed", "rows")  # data.batch_targets (see tokfilter.train.data)
+
 
 @dataclass
 class ModelSection:
@@ -44,7 +46,9 @@ class ModelSection:
 class DataSection:
     shards: str = ""  # training shard directory
     sampling: str = "random"  # random | sequential
-    batch_size: int = 32  # sequences per optimizer step, all processes together
+    batch_size: int = 32  # sequences per optimizer step, all processes together (an unfiltered step)
+    batch_targets: str = "fixed"  # fixed: every step has batch_size x seq_len loss-bearing targets (equal steps
+    #                               across modes) | rows: batch_size sequences per step whatever is masked (old)
     micro_batch_size: int = 0  # sequences per forward pass per process; 0 = batch_size / processes
 
 
@@ -134,7 +138,7 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
 
 def validate(config: TrainConfig) -> None:
     """Value checks that the types alone do not catch."""
-    choices = {"data.sampling": ("random", "sequential"), "filter.mode": MODES,
+    choices = {"data.sampling": ("random", "sequential"), "data.batch_targets": BATCH_TARGETS, "filter.mode": MODES,
                "filter.doc_aggregate": DOC_AGGREGATES, "budget.unit": ("effective", "train"), "run.device": DEVICES,
                "run.dtype": ("auto", "float32", "bfloat16")}
     for dotted, allowed in choices.items():

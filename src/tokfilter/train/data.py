@@ -16,9 +16,27 @@ A delayed start (`delay` > 0) is handled by the caller passing `filtered=False` 
 
 Sampling: `random` draws windows of seq_len+1 tokens uniformly over all window starts of the (kept) stream;
 `sequential` packs the stream in order, wrapping around at the end. Documents are separated by their eot token.
-Every rank draws the same global batch from the same RNG and keeps rows rank::world, so a run's data depends only on
-the seed and the global batch size, not on the number of processes. `state_dict()` (RNG state + cursor) is JSON;
-restoring it continues the identical batch sequence.
+
+Batch size (`batch_targets`):
+  fixed (default)  every global batch holds exactly batch_size x seq_len loss-bearing targets, the count of an
+            unfiltered batch. Windows are drawn in chunks (first batch_size of them, then ceil(missing / seq_len),
+            the fewest that could still be enough) until the unmasked targets reach the count; the last row's surplus
+            targets (its last ones) are set to -100, and a window with no target left at all is skipped (it could
+            only add compute). No window of a chunk is ever wasted: k < ceil(missing / seq_len) rows hold at most
+            k x seq_len < missing targets, so the count can only be reached by a chunk's last row. So a masked or
+            removed run takes exactly the steps of an unfiltered run of the same effective-token budget, each with
+            the same number of targets in its loss: the only difference between modes is *which* targets they are.
+            It reads more windows per step than an unfiltered run (1 / (1 - filtered fraction) on average); that
+            extra compute is reported (`flops_processed`), not hidden. `none` and `document` batches always have
+            batch_size rows and draw exactly what `rows` draws. More than MAX_ROWS_FACTOR x batch_size windows
+            without enough targets is an error (the filter leaves almost nothing to learn from).
+  rows      the old behaviour: batch_size windows per step whatever is masked, so filtered runs take more steps
+            for the same effective tokens (each with fewer targets).
+Every rank builds the same global batch from the same RNG and keeps rows rank::world (a `fixed` batch is padded with
+all -100 rows to a multiple of the process count first), so a run's data depends only on the seed and the global
+batch size, not on the number of processes. `last_rows` / `last_targets` describe the last global batch (padding
+not counted). `state_dict()` (RNG state + cursor) is JSON; a batch is built whole inside `next_batch` and nothing
+carries over to the next, so restoring it continues the identical batch sequence.
 """
 
 from __future__ import annotations
@@ -37,6 +55,9 @@ from tokfilter.filtering import (  # noqa: F401  (re-exported: the batch code's 
     token_labels,
 )
 from tokfilter.shards import ShardSet
+from tokfilter.train.config import BATCH_TARGETS
+
+MAX_ROWS_FACTOR = 64  # `fixed` batches: at most this many times batch_size windows per step
 
 # ----- views of one shard: the raw stream, or the stream of kept documents -----
 
@@ -99,11 +120,13 @@ class BatchSource:
     def __init__(self, shards: ShardSet, seq_len: int, batch_size: int, mode: str = "none",
                  score_name: str = "forget", threshold: float = 0.5, doc_threshold: float = 0.5,
                  doc_aggregate: str = "mean", noise: float = 0.0, sampling: str = "random", seed: int = 0,
-                 rank: int = 0, world_size: int = 1):
+                 rank: int = 0, world_size: int = 1, batch_targets: str = "fixed"):
         if mode not in MODES:
             raise UserError(f"filter mode {mode!r} is not one of {', '.join(MODES)}")
         if sampling not in ("random", "sequential"):
             raise UserError(f"sampling {sampling!r} is not 'random' or 'sequential'")
+        if batch_targets not in BATCH_TARGETS:
+            raise UserError(f"batch_targets {batch_targets!r} is not one of {', '.join(BATCH_TARGETS)}")
         if batch_size % world_size:
             raise UserError(f"batch_size {batch_size} is not divisible by the {world_size} processes")
         if mode != "none" and not shards.has_scores(score_name):
@@ -112,7 +135,8 @@ class BatchSource:
         self.shards, self.seq_len, self.batch_size = shards, seq_len, batch_size
         self.mode, self.score_name, self.threshold = mode, score_name, threshold
         self.noise, self.sampling, self.seed = noise, sampling, seed
-        self.rank, self.world_size = rank, world_size
+        self.rank, self.world_size, self.batch_targets = rank, world_size, batch_targets
+        self.last_rows = self.last_targets = 0
         self.eot_id, self.hidden_id = shards.eot_id, shards.hidden_id
         tokens = [shards.tokens(i) for i in range(shards.num_shards)]
         self.raw_views = [_RawView(t) for t in tokens]
@@ -183,19 +207,52 @@ class BatchSource:
             self.cursor["shard"], self.cursor["offset"] = s, o + T
         return out
 
+    def _example(self, views: list, shard: int, offset: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
+        window, positions = views[shard].read(offset, self.seq_len + 1)
+        forget = self._forget(shard, positions) if mode in ("mask", "remove") else None
+        return make_example(window, forget, mode, self.hidden_id)
+
     def next_batch(self, filtered: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """This rank's rows of the next global batch; `filtered=False` (delayed start) trains on the raw stream."""
-        starts = self._window_starts(filtered, self.batch_size)
         views = self._views(filtered)
         mode = self.mode if filtered else "none"
-        xs, ys = [], []
-        for s, o in starts[self.rank::self.world_size]:
-            window, positions = views[s].read(o, self.seq_len + 1)
-            forget = self._forget(s, positions) if mode in ("mask", "remove") else None
-            x, y = make_example(window, forget, mode, self.hidden_id)
-            xs.append(x)
-            ys.append(y)
-        return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
+        if self.batch_targets == "rows":
+            starts = self._window_starts(filtered, self.batch_size)
+            rows = [self._example(views, s, o, mode) for s, o in starts[self.rank::self.world_size]]
+            self.last_rows = self.batch_size
+            self.last_targets = None  # only this rank's rows were built
+            return torch.from_numpy(np.stack([x for x, _ in rows])), torch.from_numpy(np.stack([y for _, y in rows]))
+        rows = self._fixed_rows(views, mode, filtered)
+        self.last_rows, self.last_targets = len(rows), self.batch_size * self.seq_len
+        pad = -len(rows) % self.world_size
+        if pad:
+            blank = (np.full(self.seq_len, self.eot_id, dtype=np.int64), np.full(self.seq_len, IGNORE_INDEX, np.int64))
+            rows = rows + [blank] * pad
+        mine = rows[self.rank::self.world_size]
+        return torch.from_numpy(np.stack([x for x, _ in mine])), torch.from_numpy(np.stack([y for _, y in mine]))
+
+    def _fixed_rows(self, views: list, mode: str, filtered: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The whole global batch of a `fixed` step: rows until exactly batch_size x seq_len targets (see above)."""
+        T = self.seq_len
+        missing, draw, drawn, rows = self.batch_size * T, self.batch_size, 0, []
+        while missing > 0:
+            if drawn + draw > MAX_ROWS_FACTOR * self.batch_size:
+                got = self.batch_size * T - missing
+                raise UserError(f"{self.shards.dir}: {drawn} windows of {T} tokens hold only {got} of the "
+                                f"{self.batch_size * T} targets a step needs; the filter (mode {self.mode}, threshold "
+                                f"{self.threshold}) leaves too little to train on")
+            for s, o in self._window_starts(filtered, draw):
+                x, y = self._example(views, s, o, mode)
+                keep = np.flatnonzero(y != IGNORE_INDEX)
+                if len(keep) == 0:
+                    continue
+                if len(keep) > missing:  # the last row: its surplus targets take no loss
+                    y[keep[missing:]] = IGNORE_INDEX
+                missing -= min(len(keep), missing)
+                rows.append((x, y))
+            drawn += draw
+            draw = -(-missing // T)
+        return rows
 
     def state_dict(self) -> dict:
         return {"rng": self.rng.bit_generator.state, "cursor": dict(self.cursor)}

@@ -2,14 +2,26 @@
 
 Recipe (PAPER.md, "Pretraining"): AdamW (0.9, 0.95), 10% linear warmup, cosine decay to 0.1x, gradient clipping at
 1.0, muP learning-rate multipliers per parameter group. The budget is counted in *effective* tokens (targets that take
-a loss), 20 per parameter by default, so a masked run sees more raw tokens than an unfiltered one to learn from the
-same number of targets; the schedule's progress is effective tokens / budget. (`budget.unit = "train"` counts every
-token instead, for compute-matched comparisons.) Compute (`flops`) counts every token that
-went through the model, masked or not.
+a loss), 20 per parameter by default; the schedule's progress is effective tokens / budget. (`budget.unit = "train"`
+counts every token read instead, for compute-matched comparisons.)
 
-Each optimizer step draws one global batch (`data.batch_size` sequences); every process keeps its own rows and the
+Equal steps (`data.batch_targets = "fixed"`, the default; see data.py): every optimizer step has exactly
+batch_size x seq_len loss-bearing targets whatever the mode, so a run takes ceil(budget / (batch_size x seq_len))
+steps and every mode of one size takes the same number of steps with the same lr at each step; a filtered run reads
+more windows per step to get there. (`"rows"`: batch_size windows per step, the old behaviour, where a masked run
+needs 15-33% more, smaller steps for the same effective tokens, and at CPU budgets those extra steps lower all of
+its losses.)
+
+Compute, one definition for every mode: `flops = flops_per_token x effective_tokens` (the paper budgets runs in
+effective tokens; a document run's effective tokens are all it reads), the number every fit and table uses;
+`flops_processed = flops_per_token x train_tokens` counts every position that went through the model, masked or not
+(>= flops; equal for `none` and `document`). Padding rows added for DDP (see data.py) are counted in neither.
+
+Each optimizer step draws one global batch; every process keeps its own rows and the
 loss is normalised by the number of unmasked targets across all processes and micro-batches, so 1 process and N
-processes take the same step (up to float summation order). An all-masked step takes a zero-gradient step.
+processes take the same step (up to float summation order). Micro-batches hold `data.micro_batch_size` rows
+(default batch_size / processes); a `fixed` step with more rows than that accumulates over several micro-batches.
+An all-masked step (`rows` only) takes a zero-gradient step.
 
 Run directory:
     checkpoint/    the latest checkpoint (see checkpoint.py), loadable by `load_model(run_dir)`
@@ -65,6 +77,23 @@ def model_config(config: TrainConfig, vocab_size: int) -> GPTConfig:
         return GPTConfig.from_dict(cfg.to_dict())  # re-validate after overrides
     except ValueError as err:
         raise UserError(f"config: {err}") from None
+
+
+def filter_fields(config: TrainConfig) -> dict:
+    """The filter's settings as summary.json records them, each key present for every mode (null where unused):
+
+    threshold      the *token* threshold (p(forget) >= threshold is forget): mask / remove, and document runs with
+                   doc_aggregate = "frac" (the fraction of tokens at or above it); null for none and "mean" documents;
+    doc_threshold  document runs: a document is dropped when its aggregate >= doc_threshold; null otherwise;
+    doc_aggregate  document runs: "mean" or "frac"; null otherwise;
+    noise, delay   label-noise rate and delayed-start fraction (0 for none)."""
+    fc = config.filter
+    document = fc.mode == "document"
+    token_threshold = fc.mode in ("mask", "remove") or (document and fc.doc_aggregate == "frac")
+    return {"threshold": fc.threshold if token_threshold else None,
+            "doc_threshold": fc.doc_threshold if document else None,
+            "doc_aggregate": fc.doc_aggregate if document else None,
+            "noise": fc.noise if fc.mode != "none" else 0.0, "delay": fc.delay if fc.mode != "none" else 0.0}
 
 
 def train_step(model: GPT, fwd_model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
@@ -160,7 +189,7 @@ def _train(config: TrainConfig, out: Path, ddp: _Dist) -> dict:
     budget = bc.tokens if bc.tokens > 0 else int(bc.tokens_per_param * params)
     source = BatchSource(shards, mcfg.seq_len, config.data.batch_size, fc.mode, fc.scores, fc.threshold,
                          fc.doc_threshold, fc.doc_aggregate, fc.noise, config.data.sampling, rc.seed,
-                         ddp.rank, ddp.world_size)
+                         ddp.rank, ddp.world_size, config.data.batch_targets)
     local_rows = config.data.batch_size // ddp.world_size
     micro = config.data.micro_batch_size or local_rows
     if local_rows % micro:
@@ -175,6 +204,7 @@ def _train(config: TrainConfig, out: Path, ddp: _Dist) -> dict:
     if (ckpt_dir / "train_state.json").is_file():
         weights, saved, opt_state = load_training_state(ckpt_dir)
         stored = json.loads((ckpt_dir / "config.json").read_text())["train"]
+        stored.setdefault("data", {}).setdefault("batch_targets", "rows")  # checkpoints from before the setting
         if _comparable(stored) != _comparable(config.to_dict()):
             raise UserError(f"{out}: holds a run with a different config; use another output directory")
         model.load_state_dict(weights)
@@ -233,7 +263,6 @@ def _train(config: TrainConfig, out: Path, ddp: _Dist) -> dict:
 
     if is_main:
         out.mkdir(parents=True, exist_ok=True)
-    tokens_per_step = config.data.batch_size * mcfg.seq_len
     counter = "effective_tokens" if bc.unit == "effective" else "train_tokens"
     bar = tqdm(total=budget, initial=min(state[counter], budget), unit="tok", unit_scale=True, mininterval=1.0,
                disable=not (rc.progress and is_main), file=sys.stderr, desc=f"train {fc.mode}")
@@ -244,7 +273,8 @@ def _train(config: TrainConfig, out: Path, ddp: _Dist) -> dict:
         x, y = source.next_batch(filtered)
         n_local = int((y != IGNORE_INDEX).sum())
         (n_global,) = ddp.sum([float(n_local)])
-        progress = (state[counter] + (n_global if counter == "effective_tokens" else tokens_per_step)) / budget
+        step_tokens = source.last_rows * mcfg.seq_len  # positions read this step, all processes
+        progress = (state[counter] + (n_global if counter == "effective_tokens" else step_tokens)) / budget
         lr = oc.lr * lr_factor(progress, oc.warmup_frac, oc.min_lr_frac)
         for group in optimizer.param_groups:
             group["lr"] = lr * group["lr_mult"]
@@ -255,7 +285,7 @@ def _train(config: TrainConfig, out: Path, ddp: _Dist) -> dict:
         step_loss = loss_total / max(n_global, 1.0)
         state["step"] += 1
         state["effective_tokens"] += int(n_global)
-        state["train_tokens"] += tokens_per_step
+        state["train_tokens"] += step_tokens
         bar.update(min(state[counter], budget) - bar.n)
         loss_window.append(step_loss)
         if state["step"] % max(rc.log_every, 1) == 0 or state[counter] >= budget:
@@ -264,8 +294,9 @@ def _train(config: TrainConfig, out: Path, ddp: _Dist) -> dict:
             t_last, tok_last = now, state["train_tokens"]
             bar.set_postfix(loss=f"{sum(loss_window) / len(loss_window):.3f}", tok_s=f"{tps:,.0f}")
             loss_window = []
-        log({"step": state["step"], "loss": step_loss, "lr": lr, "effective_tokens": state["effective_tokens"],
-             "train_tokens": state["train_tokens"], "filtered": filtered})
+        log({"step": state["step"], "loss": step_loss, "lr": lr, "targets": int(n_global), "rows": source.last_rows,
+             "effective_tokens": state["effective_tokens"], "train_tokens": state["train_tokens"],
+             "filtered": filtered})
         if config.eval.every and state["step"] % config.eval.every == 0:
             run_eval()
         if rc.save_every and state["step"] % rc.save_every == 0:
@@ -275,11 +306,15 @@ def _train(config: TrainConfig, out: Path, ddp: _Dist) -> dict:
     final_eval = run_eval()
     state["done"] = True
     save()
+    fpt = model.flops_per_token()
     summary = {
-        "mode": fc.mode, "threshold": None if fc.mode == "none" else fc.threshold, "params": params,
-        "steps": state["step"], "train_tokens": state["train_tokens"], "effective_tokens": state["effective_tokens"],
-        "budget_tokens": budget, "flops": model.flops_per_token() * state["train_tokens"],
-        "tokens_filtered_frac": filtered_frac, "world_size": ddp.world_size, "model": mcfg.to_dict(),
+        "mode": fc.mode, "seed": rc.seed, "params": params, "steps": state["step"],
+        "train_tokens": state["train_tokens"], "effective_tokens": state["effective_tokens"], "budget_tokens": budget,
+        "budget_unit": bc.unit, "batch_targets": config.data.batch_targets,
+        "targets_per_step": config.data.batch_size * mcfg.seq_len if config.data.batch_targets == "fixed" else None,
+        "flops_per_token": fpt, "flops": fpt * state["effective_tokens"], "flops_processed": fpt * state["train_tokens"],
+        **filter_fields(config), "tokens_filtered_frac": filtered_frac, "world_size": ddp.world_size,
+        "model": mcfg.to_dict(),
     }
     if final_eval is not None:
         summary["loss"] = {d: e["loss"] for d, e in final_eval.items()}

@@ -1,8 +1,14 @@
 """classifier: the main token classifier into classifier/ and each baseline into baselines/KIND/.
 
-Trained on the benchmark's train split (exact spans, or weak labels with `[classifier] labels`), threshold chosen by
-validation F1, metrics on the test split and on the natural-text dev set (classify/devset: hand-labelled real
-documents, never trained on). `[classifier] min_f1` is a quality gate applied by run.py before pretraining.
+Trained on the label part of the benchmark's train split (exact spans, or weak labels with `[classifier] labels`),
+threshold chosen by validation F1, metrics on the test split and on the natural-text dev set (classify/devset:
+hand-labelled real documents, never trained on). `[classifier] min_f1` is a quality gate applied by run.py before
+pretraining.
+
+Out of fold: the label part (`[classifier] label_fraction` of the train documents, pipeline/folds.py) and the
+pretrain part in shards/ are disjoint, so the classifier annotates only text it never trained on. The ids it trained
+on are written to classifier/label_ids.json, and the result's `out_of_fold` counts the two parts and the source
+documents they share, read from the shards actually written (0, or the step fails).
 """
 
 from __future__ import annotations
@@ -10,12 +16,15 @@ from __future__ import annotations
 import shutil
 from dataclasses import asdict
 
+from tokfilter.atomic import write_json
 from tokfilter.classify.devset import evaluate_on_devset
 from tokfilter.classify.train import train_classifiers
 from tokfilter.errors import UserError
 from tokfilter.labels.benchmark import load_benchmark
 from tokfilter.labels.weak import weak_labels
 from tokfilter.pipeline.context import Context, log
+from tokfilter.pipeline.folds import divide, out_of_fold
+from tokfilter.shards import ShardSet
 
 NAME = "classifier"
 NEEDS = ["shards"]
@@ -38,7 +47,11 @@ def run(ctx: Context) -> dict:
     shutil.rmtree(out / "classifier", ignore_errors=True)
     shutil.rmtree(out / "baselines", ignore_errors=True)
     split = {name: load_benchmark(out / "benchmark", name) for name in ("train", "valid", "test")}
-    train_items = [(b.document, b.spans) for b in split["train"]]
+    label, _ = divide(split["train"], c.label_fraction, key=lambda b: b.document.id)
+    fold = _out_of_fold(ctx, label)
+    log(f"classifier: trains on {fold['label_documents']:,} label-part documents; the {fold['pretrain_documents']:,} "
+        "pretrain-part documents in shards/ are scored out of sample")
+    train_items = [(b.document, b.spans) for b in label]
     if c.labels == "lexicon":  # weak-to-strong: learn from weak labels, measure against the exact spans
         weak = weak_labels([doc for doc, _ in train_items], "sentence")
         train_items = [(doc, weak.get(doc.id, [])) for doc, _ in train_items]
@@ -48,10 +61,25 @@ def run(ctx: Context) -> dict:
                                 ctx.tokenizer(), out / "baselines", budget=c.budget,
                                 test_items=[(b.document, b.spans) for b in split["test"]], seed=ctx.exp.seed,
                                 overrides=dict(c.settings), log=log, out_dirs=out_dirs)
+    write_json(out / "classifier" / "label_ids.json", sorted(b.document.id for b in label))
     baselines = [_entry(kind, metrics[kind]) | {"natural": evaluate_on_devset(out_dirs[kind])}
                  for kind in kinds[1:] if kind in metrics]
     return {**_entry(c.kind, metrics[c.kind]), "labels": c.labels,
-            "natural": evaluate_on_devset(out_dirs[c.kind]), "baselines": baselines}
+            "natural": evaluate_on_devset(out_dirs[c.kind]), "baselines": baselines, "out_of_fold": fold}
+
+
+def _out_of_fold(ctx: Context, label: list) -> dict:
+    """The out_of_fold record from the label documents and the documents in shards/ (see folds.out_of_fold)."""
+    shards = ShardSet(ctx.out / "shards")
+    pretrain_meta = [meta for index in range(shards.num_shards) for meta in shards.doc_meta(index)]
+    fold = out_of_fold(({"id": b.document.id, **b.document.meta} for b in label), pretrain_meta,
+                       ctx.exp.classifier.label_fraction)
+    if not fold["label_documents"]:
+        raise UserError(f"no document of the train split falls in the label part: raise [classifier] label_fraction "
+                        f"(now {ctx.exp.classifier.label_fraction}) or add data")
+    if fold["shared_documents"]:  # an invariant of folds.divide and the benchmark's one-host-per-donor splicing
+        raise RuntimeError(f"classifier: {fold['shared_documents']} documents are both trained on and in shards/")
+    return fold
 
 
 def validation_f1(result: dict) -> float | None:

@@ -1,6 +1,8 @@
-"""pretrain: one GPT per size x mode x threshold (none / document / mask / remove), each its own cached step.
+"""pretrain: one GPT per size x mode x threshold (none / document / mask / remove) x seed, each its own cached step.
 
-`plan(exp)` lists the runs; `run_one(ctx, run)` trains one into runs/<name>/ with the experiment's `[pretrain.train]`
+`plan(exp)` lists the runs, seed by seed (each seed a whole replicate of the grid): with one seed the names are
+`{mode}[-t{threshold}]-{size}` as they always were; with several (`seeds` in the experiment) each gets `-s{seed}`.
+Every run dict carries its `seed`; `run_one(ctx, run)` trains one into runs/<name>/ with the experiment's `[pretrain.train]`
 settings and returns its results.json record (results.run_record).
 """
 
@@ -25,10 +27,11 @@ def needs(exp: Experiment) -> list[str]:
 def config(ctx: Context, run: dict) -> dict:
     """A run's cache key: the shared settings (not the grid) plus this run's own entry."""
     shared = {k: v for k, v in asdict(ctx.exp.pretrain).items() if k not in GRID_KEYS}
-    return {**shared, **run, "seed": ctx.exp.seed}
+    return {**shared, **run, "seed": run.get("seed", ctx.exp.seed)}
 
 
-def plan(exp: Experiment) -> list[dict]:
+def grid(exp: Experiment) -> list[dict]:
+    """The runs of one seed (names without a seed suffix)."""
     p = exp.pretrain
     runs = []
     for size in p.sizes:
@@ -44,6 +47,13 @@ def plan(exp: Experiment) -> list[dict]:
         if size not in p.sizes:
             runs.append({"name": f"none-{size}", "size": size, "mode": "none", "threshold": None})
     return runs
+
+
+def plan(exp: Experiment) -> list[dict]:
+    """Every run of the experiment: the grid once per seed (module docstring), each with its `seed`."""
+    seeds = exp.seed_list()
+    return [{**run, "name": run["name"] if len(seeds) == 1 else f"{run['name']}-s{seed}", "seed": seed}
+            for seed in seeds for run in grid(exp)]
 
 
 def base_train_config(exp: Experiment) -> TrainConfig:
@@ -69,7 +79,7 @@ def train_config(ctx: Context, run: dict) -> TrainConfig:
         config.filter.threshold = run["token_threshold"]
     elif run["threshold"] is not None:
         config.filter.threshold = run["threshold"]
-    config.run.seed = ctx.exp.seed
+    config.run.seed = run.get("seed", ctx.exp.seed)
     config.run.progress = False
     validate(config)
     return config

@@ -1,4 +1,5 @@
-"""refusal: refusal SFT and evaluation of each mode's main model (`posthoc.suite.refusal_section`)."""
+"""refusal: refusal SFT and evaluation of each mode's main model (`posthoc.suite.refusal_section`), per seed: each
+seed's models with that seed, keyed by run name (one seed: exactly the one-seed section)."""
 
 from __future__ import annotations
 
@@ -15,5 +16,8 @@ def config(ctx: Context) -> dict:
 
 
 def run(ctx: Context, runs: list[dict]) -> dict:
-    models = {run["name"]: ctx.run_dir(run["name"]) for run in ctx.main_runs(runs).values()}
-    return refusal_section(models, ctx.exp.refusal, ctx.exp.seed)
+    section: dict = {}
+    for seed in ctx.seeds():
+        models = {run["name"]: ctx.run_dir(run["name"]) for run in ctx.main_runs(runs, seed).values()}
+        section.update(refusal_section(models, ctx.exp.refusal, seed))
+    return section

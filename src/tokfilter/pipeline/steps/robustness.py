@@ -3,6 +3,10 @@
 The section is built by `posthoc.suite.robustness_section` (the one builder, tested as such); this step only chooses
 the models (the largest size, first threshold of each mode) and the texts: attack/RMU training text from the
 benchmark's valid split, the attack's held-out measure from the clean test split.
+
+With several seeds the whole comparison (RMU on that seed's baseline, every attack) runs once per seed, with that
+seed, on that seed's models; the entries are keyed by run name (`...-s{seed}`, `...-s{seed}-rmu`), so the section
+is the union of the seeds' sections. One seed: exactly the one-seed section.
 """
 
 from __future__ import annotations
@@ -21,13 +25,17 @@ def config(ctx: Context) -> dict:
 
 
 def run(ctx: Context, runs: list[dict]) -> dict:
-    main = ctx.main_runs(runs)
-    if "none" not in main:
+    mains = {seed: ctx.main_runs(runs, seed) for seed in ctx.seeds()}
+    if any("none" not in main for main in mains.values()):
         return {"skipped": "needs an unfiltered run"}
     train = load_benchmark(ctx.out / "benchmark", "valid")
     forget_train = [b.document.text for b in train if b.document.domain == "forget"]
     retain_train = [b.document.text for b in train if b.document.domain == "retain"]
-    baseline = main["none"]["name"]
-    models = {run["name"]: ctx.run_dir(run["name"]) for run in main.values()}
-    return robustness_section(models, baseline, forget_train, retain_train, ctx.held_out_texts("forget"),
-                              ctx.run_dir(rmu_name(baseline)), ctx.exp.robustness, ctx.exp.seed)
+    forget_eval = ctx.held_out_texts("forget")
+    section: dict = {}
+    for seed, main in mains.items():
+        baseline = main["none"]["name"]
+        models = {run["name"]: ctx.run_dir(run["name"]) for run in main.values()}
+        section.update(robustness_section(models, baseline, forget_train, retain_train, forget_eval,
+                                          ctx.run_dir(rmu_name(baseline)), ctx.exp.robustness, seed))
+    return section

@@ -1,5 +1,7 @@
 """shards: train and held-out token shards, with the exact labels as a `truth` score sidecar.
 
+Only the pretrain part of the benchmark's train split goes to shards/ (pipeline/folds.py): the label part trains the
+classifier and is never pretrained on, so every token the classifier annotates is out of sample.
 Train shards hold ~128k tokens each: small enough that annotation spreads over every core. The held-out shards
 carry document-level truth (a forget document's every token is forget) for the own-domain losses.
 """
@@ -9,9 +11,11 @@ from __future__ import annotations
 import shutil
 
 from tokfilter.corpus import read_corpus
+from tokfilter.errors import UserError
 from tokfilter.labels.benchmark import load_benchmark
 from tokfilter.labels.sidecar import write_label_sidecar
 from tokfilter.pipeline.context import Context
+from tokfilter.pipeline.folds import divide
 from tokfilter.shards import ShardSet, write_shards
 
 NAME = "shards"
@@ -19,17 +23,21 @@ NEEDS = ["corpus", "tokenizer"]
 
 
 def config(ctx: Context) -> dict:
-    return {}
+    return {"label_fraction": ctx.exp.classifier.label_fraction}  # which train documents are pretrained on
 
 
 def run(ctx: Context) -> dict:
     out = ctx.out
     tokenizer = ctx.tokenizer()
-    train = load_benchmark(out / "benchmark", "train")
+    fraction = ctx.exp.classifier.label_fraction
+    label, train = divide(load_benchmark(out / "benchmark", "train"), fraction, key=lambda b: b.document.id)
+    if not train:
+        raise UserError(f"no document of the train split falls in the pretrain part ({len(label)} in the label part): "
+                        f"lower [classifier] label_fraction (now {fraction}) or add data")
     shutil.rmtree(out / "shards", ignore_errors=True)
     shutil.rmtree(out / "eval-shards", ignore_errors=True)
-    write_shards((b.document for b in train), tokenizer, out / "shards", sources=["benchmark/train"],
-                 shard_tokens=1 << 17, workers=1, progress=False)
+    write_shards((b.document for b in train), tokenizer, out / "shards",
+                 sources=[f"benchmark/train.jsonl.gz: pretrain part (label_fraction {fraction})"], shard_tokens=1 << 17, workers=1, progress=False)
     truth = write_label_sidecar(ShardSet(out / "shards"), {b.document.id: b.spans for b in train}, "truth",
                                 progress=False)
     clean = list(read_corpus(str(out / "benchmark" / "eval-clean.jsonl")))

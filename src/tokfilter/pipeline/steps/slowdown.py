@@ -1,4 +1,9 @@
-"""slowdown: compute slowdown of each filtered run against the unfiltered runs' power law (evaluate/slowdown.py)."""
+"""slowdown: compute slowdown of each filtered run against the unfiltered runs' power law (evaluate/slowdown.py).
+
+The run records passed on carry `seed` and `size`, so with several seeds the bootstrap redraws seeds (baseline
+sizes' seeds and each filtered configuration's seeds), every per-run interval reflects seed noise as well as the
+fit, and the section gains `aggregates` (per configuration, over seeds). With one seed it is the fit-only bootstrap.
+"""
 
 from __future__ import annotations
 

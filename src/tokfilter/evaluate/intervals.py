@@ -1,0 +1,52 @@
+"""Means over seeds with a t-interval: what results.json's `aggregates` report for every number repeated per seed.
+
+With n seeds of one configuration, the interval is mean +- t_{(1+confidence)/2, n-1} * sd / sqrt(n) (sd with n - 1
+in the denominator). With n = 1 there is no spread to estimate: the interval and sd are null and `n` says 1. The
+interval covers the *mean over seeds* at that confidence if seed effects are roughly normal; with two or three seeds
+it is wide (t_{0.975,1} = 12.7, t_{0.975,2} = 4.30), which is the honest width.
+
+    mean_interval([5.1, 5.3, 5.2])  # {"mean": 5.2, "ci": [4.95, 5.45], "sd": 0.1, "n": 3}
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+CONFIG_KEYS = ("mode", "size", "threshold", "doc_threshold")  # runs equal on these are seeds of one configuration
+
+
+def config_of(run: dict) -> dict:
+    """The configuration of a run record: {mode, size, threshold, doc_threshold}."""
+    return {key: run.get(key) for key in CONFIG_KEYS}
+
+
+def config_key(run: dict) -> tuple:
+    return tuple(run.get(key) for key in CONFIG_KEYS)
+
+
+def t_quantile(p: float, df: int) -> float:
+    """The p-quantile of Student's t with `df` degrees of freedom."""
+    from scipy.stats import t  # scipy comes with scikit-learn, a dependency
+
+    return float(t.ppf(p, df))
+
+
+def mean_interval(values: Iterable[float | None], confidence: float = 0.95) -> dict | None:
+    """{"mean", "ci": [lo, hi] or None, "sd" (None for n = 1), "n"} of the non-null values; None when there are none."""
+    xs = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    n = len(xs)
+    if n == 0:
+        return None
+    mean = math.fsum(xs) / n
+    if n == 1:
+        return {"mean": mean, "ci": None, "sd": None, "n": 1}
+    sd = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (n - 1))
+    half = t_quantile((1.0 + confidence) / 2.0, n - 1) * sd / math.sqrt(n)
+    return {"mean": mean, "ci": [mean - half, mean + half], "sd": sd, "n": n}
+
+
+def share(flags: Iterable[bool | None]) -> dict | None:
+    """{"share": fraction of True among the non-null flags, "n"}; None when there are none."""
+    xs = [bool(f) for f in flags if f is not None]
+    return {"share": sum(xs) / len(xs), "n": len(xs)} if xs else None
