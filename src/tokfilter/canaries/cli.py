@@ -20,7 +20,10 @@ import json
 from pathlib import Path
 
 from tokfilter.atomic import emit_json, write_json, write_text
+from tokfilter.canaries.corpus import plant_canaries
+from tokfilter.canaries.questions import make_questions, write_questions
 from tokfilter.canaries.settings import CanarySettings
+from tokfilter.corpus import read_corpus
 from tokfilter.errors import UserError
 
 
@@ -87,9 +90,6 @@ def _record(doc) -> dict:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from tokfilter.canaries.corpus import plant_canaries
-    from tokfilter.canaries.questions import make_questions, write_questions
-    from tokfilter.corpus import read_corpus
 
     settings = CanarySettings(enabled=True, seed=args.seed, facts_per_domain=args.facts_per_domain,
                               exposures=_exposures(args.exposures),

@@ -33,6 +33,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from tokfilter.canaries.facts import KIND
+from tokfilter.canaries.names import fictional_names
 from tokfilter.canaries.questions import read_questions
 from tokfilter.evaluate.mcq import cloze_prompt
 from tokfilter.evaluate.mcq_data import MCQ
@@ -77,8 +79,6 @@ def _grouped(rows: list[dict], key: str) -> dict:
 def control_questions(questions: list[dict]) -> list[dict]:
     """Every question with its entity replaced by a fresh fictional name of the same kind (never planted); ids get
     a `/control` suffix and `template` becomes `control-seen` / `control-unseen`."""
-    from tokfilter.canaries.facts import KIND
-    from tokfilter.canaries.names import fictional_names
 
     entities = sorted({(q["domain"], q["entity"]) for q in questions})
     taken = [e for _, e in entities]

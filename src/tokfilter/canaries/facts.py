@@ -20,10 +20,9 @@ import random
 from dataclasses import asdict, dataclass
 
 from tokfilter.canaries.names import fictional_names
-from tokfilter.canaries.settings import CanarySettings
+from tokfilter.canaries.settings import TEMPLATES_PER_RELATION, CanarySettings
 from tokfilter.errors import UserError
 
-TEMPLATES_PER_RELATION = 8
 OPTIONS = 4  # choices per question
 KIND = {"forget": "disease", "retain": "species"}
 

@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
+from tokfilter.corpus.demo import demo_files
+
 _WORD = re.compile(r"[a-z]+")
 _ONSETS = ("b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "dr", "gr", "kr", "tr",
            "pl", "st", "th", "sk", "vr")
@@ -53,7 +55,6 @@ def corpus_words(paths: Iterable[str | Path], text_field: str = "text") -> set[s
 @lru_cache(maxsize=1)
 def demo_words() -> frozenset[str]:
     """Every lowercase word of the embedded demo corpus (all domains and splits); cached per process."""
-    from tokfilter.corpus.demo import demo_files
 
     return frozenset(corpus_words(demo_files().values()))
 

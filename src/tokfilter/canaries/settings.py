@@ -18,6 +18,9 @@ from tokfilter.errors import UserError
 DOMAINS = ("forget", "retain")
 
 
+TEMPLATES_PER_RELATION = 8  # sentence templates written per relation (facts.py); train + held-out <= this
+
+
 @dataclass
 class CanarySettings:
     """What to plant and how. `seed` < 0 follows the experiment seed; >= 0 pins the canary set across seeds.
@@ -52,8 +55,6 @@ class CanarySettings:
 
     def validate(self) -> CanarySettings:
         """Raise `UserError` on values that cannot produce a canary set; returns self."""
-        from tokfilter.canaries.facts import TEMPLATES_PER_RELATION
-
         if self.facts_per_domain < 1:
             raise UserError(f"canaries.facts_per_domain must be >= 1, not {self.facts_per_domain}")
         if not self.exposures or any(int(e) < 1 for e in self.exposures):

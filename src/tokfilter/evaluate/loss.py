@@ -15,8 +15,9 @@ from pathlib import Path
 
 import torch
 
+from tokfilter.corpus import read_corpus
 from tokfilter.errors import UserError
-from tokfilter.shards import ShardSet
+from tokfilter.shards import ShardSet, write_shards
 
 
 def evaluate_loss(model, tokenizer, data: list[str], labels: str | None = None, threshold: float = 0.5,
@@ -36,8 +37,6 @@ def evaluate_loss(model, tokenizer, data: list[str], labels: str | None = None, 
             if labels:
                 raise UserError("--labels needs a shard directory with a score sidecar (tokenize and annotate "
                                 "the corpus first); a raw corpus gives whole-text loss only")
-            from tokfilter.corpus import read_corpus
-            from tokfilter.shards import write_shards
 
             write_shards(read_corpus(data), tokenizer, Path(tmp) / "shards", sources=list(data), progress=progress)
             shards = ShardSet(Path(tmp) / "shards", expect_tokenizer_hash=tokenizer.hash)

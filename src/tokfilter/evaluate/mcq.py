@@ -43,6 +43,7 @@ from tqdm import tqdm
 
 from tokfilter.errors import UserError
 from tokfilter.evaluate.mcq_data import MCQ, MMLU_GROUPS, MCQReader
+from tokfilter.evaluate.probes import probe_path
 from tokfilter.evaluate.prompts import build_prompt, jsonl_cloze, jsonl_letter, template_for
 from tokfilter.evaluate.scoring import LogLikelihoodScorer
 from tokfilter.tokenizer import Tokenizer
@@ -199,7 +200,6 @@ def evaluate_sets(model, tokenizer: Tokenizer, sets: dict[str, tuple[str, str]] 
     ...} as `tokfilter eval mcq` reports it, without the per-subject breakdown. `limit` is applied per set as
     `tokfilter eval mcq --limit` does (stratified over subjects with `seed`; the probe sets: their first `limit`)."""
     from tokfilter.evaluate.loading import scorer_for
-    from tokfilter.evaluate.probes import probe_path
 
     if isinstance(sets, list):
         named: dict[str, tuple[str, str]] = {}

@@ -39,6 +39,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from tokfilter.atomic import write_json, write_text
+from tokfilter.corpus.demo import load_demo
 from tokfilter.errors import UserError
 
 PROBE_DATA = Path(__file__).parent / "probe_data"
@@ -77,7 +78,6 @@ def read_definitions(path: Path) -> list[tuple[str, str, str, str]]:
 
 def demo_splits(kind: str) -> dict[str, str]:
     """Lower-cased "Name. Definition" text -> the embedded demo corpus split ('train'/'valid'/'test') whose documents hold its definition."""
-    from tokfilter.corpus.demo import load_demo
 
     source = {"forget": "hpo", "retain": "go"}[kind]
     found = {}

@@ -33,6 +33,12 @@ from tokfilter.labels.benchmark import BenchmarkConfig, make_benchmark
 from tokfilter.pipeline.experiment import Experiment
 from tokfilter.pipeline.folds import divide
 from tokfilter.pipeline.steps import corpus, pretrain
+from tokfilter.posthoc.chat import (
+    default_general_path,
+    default_questions_path,
+    read_chat_file,
+    read_questions,
+)
 from tokfilter.tokenizer import Tokenizer, load_tokenizer
 from tokfilter.tokenizer.core import default_tokenizer_spec
 
@@ -145,12 +151,6 @@ def _check_needs(exp: Experiment, counts: dict, bench: dict, plan: Plan) -> None
             plan.problems.append("robustness: " + needs[0] + " (or set [robustness] enabled = false, or "
                                  "optional = true to skip it when the data cannot support it)")
     if exp.refusal.enabled:
-        from tokfilter.posthoc.chat import (
-            default_general_path,
-            default_questions_path,
-            read_chat_file,
-            read_questions,
-        )
 
         # refusal trains on one seeded half of each kind and evaluates on the other
         available = min(len(read_questions(default_questions_path())), len(read_chat_file(default_general_path()))) // 2

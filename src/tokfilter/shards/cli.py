@@ -7,6 +7,7 @@ import json
 import os
 
 from tokfilter.corpus.readers import ReadStats, read_corpus
+from tokfilter.errors import UserError
 from tokfilter.shards.verify import verify
 from tokfilter.shards.writer import DEFAULT_SHARD_TOKENS, write_shards
 from tokfilter.tokenizer import load_tokenizer
@@ -42,7 +43,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_tokenize(args: argparse.Namespace) -> int:
-    from tokfilter.errors import UserError
 
     if args.workers < 1:
         raise UserError(f"--workers must be >= 1, got {args.workers}")

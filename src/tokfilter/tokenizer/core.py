@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tokfilter.atomic import write_bytes
 from tokfilter.errors import UserError
 
 EOT_TOKEN = "<|endoftext|>"
@@ -116,7 +117,6 @@ class HFTokenizer(Tokenizer):
     def save_to(self, directory: str | Path) -> str:
         target = Path(directory) / "tokenizer.json"
         if target.resolve() != self.path.resolve():
-            from tokfilter.atomic import write_bytes
 
             write_bytes(target, self.path.read_bytes())
         return target.name
