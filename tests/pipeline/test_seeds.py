@@ -16,7 +16,7 @@ seed = 0
 seeds = [0, 1]
 
 [data]
-docs_per_domain = 25
+docs_per_domain = 50
 heldout_docs_per_domain = 12
 eval_docs_per_domain = 8
 
