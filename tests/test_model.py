@@ -114,3 +114,9 @@ def test_fused_cpu_loss_matches_plain_cross_entropy_and_gradients():
     full.backward()
     for a, b in zip(fused_grads, [p.grad for p in model.parameters()], strict=True):
         assert torch.allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.parametrize("preset", ["tiny-0.1m", "tiny-0.4m", "tiny-3m", "13m"])
+def test_config_counts_parameters_without_building_the_model(preset):
+    cfg = GPTConfig.preset(preset, 4096, 128)
+    assert cfg.num_params() == GPT(cfg).num_params() > 0

@@ -66,6 +66,13 @@ class GPTConfig:
         if (self.d_model // self.n_head) % 2:
             raise ValueError(f"head dim {self.d_model // self.n_head} must be even for rotary embeddings")
 
+    def num_params(self) -> int:
+        """Parameters of a GPT with this config, by arithmetic (no tensors): the tied embedding once, per block two
+        RMSNorm weights, qkv + output projection and the MLP, and the final RMSNorm. Equals GPT(cfg).num_params()."""
+        d = self.d_model
+        block = 2 * d + 4 * d * d + 2 * self.mlp_ratio * d * d
+        return self.vocab_size * d + self.n_layer * block + d
+
     @property
     def d_head(self) -> int:
         return self.d_model // self.n_head

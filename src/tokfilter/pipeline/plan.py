@@ -93,12 +93,9 @@ def _kinds(items: list) -> dict[str, int]:
 
 
 def _params(size: str, vocab_size: int, seq_len: int) -> int:
-    import torch  # only to count parameters exactly (on the meta device: no memory, no time)
+    from tokfilter.model import GPTConfig  # torch (the module); the count itself is arithmetic
 
-    from tokfilter.model import GPT, GPTConfig
-
-    with torch.device("meta"):
-        return GPT(GPTConfig.preset(size, vocab_size, seq_len)).num_params()
+    return GPTConfig.preset(size, vocab_size, seq_len).num_params()
 
 
 def _train_settings(exp: Experiment) -> dict:
@@ -233,10 +230,9 @@ def _step_seconds(size: str, vocab: int, batch_size: int, seq_len: int, repeats:
     from tokfilter.train.optim import make_optimizer
 
     cfg = GPTConfig.preset(size, vocab, seq_len)
-    with torch.device("meta"):
-        meta = GPT(cfg)
-    if meta.num_params() > PROBE_MAX_PARAMS:  # too slow to time here: FLOPs at the measured matmul rate
-        return meta.flops_per_token() * batch_size * seq_len / (_matmul_flops() * LARGE_MODEL_EFFICIENCY)
+    if cfg.num_params() > PROBE_MAX_PARAMS:  # too slow to time here: FLOPs at the measured matmul rate
+        flops_per_token = 6.0 * cfg.num_params() + 6.0 * cfg.n_layer * seq_len * cfg.d_model  # GPT.flops_per_token
+        return flops_per_token * batch_size * seq_len / (_matmul_flops() * LARGE_MODEL_EFFICIENCY)
     model = GPT(cfg)
     optimizer = make_optimizer(model, 1e-3)
     x = torch.randint(0, vocab, (batch_size, seq_len))
