@@ -19,10 +19,12 @@ from tokfilter.posthoc.settings import RefusalSettings, RobustnessSettings
 def test_settings_hold_the_experiment_defaults_in_order():
     assert asdict(RobustnessSettings()) == {"enabled": True, "lrs": [3e-4, 1e-3], "max_tokens": 60_000,
                                             "rmu_steps": 60, "rmu_lr": 0.01, "rmu_batch_size": 16,
-                                            "rmu_coeffs": [4.0, 8.0], "rmu_alphas": [10.0, 30.0]}
+                                            "rmu_coeffs": [4.0, 8.0], "rmu_alphas": [10.0, 30.0],
+                                            "optional": False}
     assert list(asdict(RobustnessSettings())) == ["enabled", "lrs", "max_tokens", "rmu_steps", "rmu_lr",
-                                                  "rmu_batch_size", "rmu_coeffs", "rmu_alphas"]
-    assert asdict(RefusalSettings()) == {"enabled": True, "n_train": 300, "n_eval": 60, "steps": 120}
+                                                  "rmu_batch_size", "rmu_coeffs", "rmu_alphas", "optional"]
+    assert asdict(RefusalSettings()) == {"enabled": True, "n_train": 300, "n_eval": 60, "steps": 120,
+                                         "optional": False}
     assert RobustnessSettings().lrs is not RobustnessSettings().lrs  # no shared mutable default
 
 

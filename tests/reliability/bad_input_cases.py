@@ -367,6 +367,11 @@ CASES: list[Case] = [
     Case("export-no-scores", "shards without the named scores",
          ["export", "dolma", "--shards", "{shards}", "--out", "{w}/out.jsonl", "--quiet"], None, "{w}/out.jsonl",
          "forget"),
+    # canaries
+    Case("canaries-generate-bad-exposures", "--exposures 0 (a fact must be mentioned at least once)",
+         ["canaries", "generate", "--out", "{w}/can", "--exposures", "0"], None, "{w}/can", "exposures"),
+    Case("canaries-eval-missing-questions", "--questions does not exist",
+         ["canaries", "eval", "--model", "{ckpt}", "--questions", "{w}/nope.jsonl"], None, None, "nope.jsonl"),
     Case("view-not-shards", "a directory that holds no shards",
          ["view", "{w}", "--out", "{w}/view.html"], None, "{w}/view.html", "shards"),
     # train
