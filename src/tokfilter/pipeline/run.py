@@ -51,7 +51,8 @@ def run_pipeline(exp: Experiment, out: str | Path, force: bool = False,
 
     for step in (corpus, tokenizer, shards, classifier, annotate):
         stages.run(step.NAME, step.config(ctx), step.NEEDS, lambda step=step: step.run(ctx))
-    classifier.quality_gate(ctx, ctx.result("classifier"))
+        if step is classifier:  # a weak classifier stops the run before annotation and pretraining
+            classifier.quality_gate(ctx, ctx.result("classifier"))
 
     runs = []
     for run in pretrain.plan(exp):
