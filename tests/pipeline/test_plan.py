@@ -152,3 +152,14 @@ def test_plain_files_run_end_to_end(tmp_path):
     assert (report["duplicates_dropped"], report["ids_renamed"], report["ids_assigned"]) == (3, 3, 3)
     assert {run["mode"] for run in results["runs"]} == {"none", "document", "remove"}
     assert results["robustness"] and "skipped" not in results["robustness"]
+
+
+def test_classifier_quality_gate_stops_before_pretraining(tmp_path, capsys):
+    write_plain_corpus(tmp_path)
+    path = experiment(tmp_path)
+    path.write_text(path.read_text().replace('baselines = ["windowed"]', 'baselines = ["windowed"]\nmin_f1 = 0.999'))
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "below [classifier] min_f1 = 0.999" in err.splitlines()[-1], err
+    assert (out / "classifier").is_dir() and not (out / "runs").exists(), "the gate must stop before pretraining"
