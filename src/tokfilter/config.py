@@ -16,8 +16,9 @@ Types come from the dataclass annotations (`typing.get_type_hints`, so string an
 from __future__ import annotations
 
 import difflib
+import json
 import typing
-from dataclasses import fields, is_dataclass
+from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -188,3 +189,12 @@ def load(cls: type[T], path: str | Path | None, overrides: list[str] | tuple[str
     """`cls` from a TOML file (defaults when path is None), then `--set` overrides."""
     obj = cls() if path is None else from_dict(cls, read_toml(path, what), str(path))
     return apply_overrides(obj, overrides)
+
+
+def to_toml(obj: Any) -> str:
+    """A dataclass of flat sections (like TrainConfig) as TOML text that `load` reads back."""
+    lines = []
+    for section, values in asdict(obj).items():
+        lines.append(f"[{section}]")
+        lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
+    return "\n".join(lines) + "\n"

@@ -18,6 +18,7 @@ import torch
 
 from tokfilter.atomic import write_json
 from tokfilter.classify import bilm as B
+from tokfilter.config import to_toml
 from tokfilter.model import GPT, GPTConfig
 from tokfilter.train.checkpoint import load_model, save_checkpoint
 from tokfilter.train.config import TrainConfig, load_config
@@ -174,11 +175,7 @@ def tiny_train_config(shards_dir: Path, device: str, steps: int, **sets) -> Trai
 
 def write_toml(cfg: TrainConfig, path: Path) -> Path:
     """A TrainConfig as a TOML file (for `python -m tokfilter.train --config`)."""
-    lines = []
-    for section, values in cfg.to_dict().items():
-        lines.append(f"[{section}]")
-        lines += [f"{k} = {json.dumps(v)}" for k, v in values.items()]
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text(to_toml(cfg))
     return path
 
 

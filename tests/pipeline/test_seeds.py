@@ -10,59 +10,11 @@ import pytest
 
 from tokfilter.cli import main
 
-MICRO = """
-name = "micro-seeds"
-seed = 0
-seeds = [0, 1]
-
-[data]
-docs_per_domain = 50
-heldout_docs_per_domain = 12
-eval_docs_per_domain = 8
-
-[classifier]
-budget = "quick"
-baselines = ["windowed"]
-
-[classifier.settings]
-pretrain_steps = 4
-finetune_steps = 4
-d_model = 32
-n_head = 2
-batch_size = 8
-
-[pretrain]
-sizes = ["tiny-0.1m"]
-baseline_sizes = ["tiny-0.2m"]
-thresholds = [0.5]
-doc_thresholds = [0.1]
-scores = "truth"  # filter on the exact labels: the micro classifier is too small to matter
-
-[pretrain.train]
-"budget.tokens" = 6000
-"data.batch_size" = 8
-"model.seq_len" = 64
-"eval.max_tokens" = 2048
-
-[eval]
-mcq_limit = 8
-
-[robustness]
-lrs = [0.003]
-max_tokens = 1024
-rmu_steps = 2
-
-[refusal]
-n_train = 6
-n_eval = 3
-steps = 2
-"""
-
 
 @pytest.fixture(scope="module")
-def seeds_run(tmp_path_factory):
+def seeds_run(tmp_path_factory, micro_experiment):
     root = tmp_path_factory.mktemp("micro-seeds")
-    (root / "micro.toml").write_text(MICRO)
+    (root / "micro.toml").write_text(micro_experiment("micro-seeds", "seeds = [0, 1]"))
     out = root / "out"
     assert main(["run", str(root / "micro.toml"), "--out", str(out)]) == 0
     return out, json.loads((out / "results.json").read_text())

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tokfilter.config import to_toml
 from tokfilter.tokenizer import load_tokenizer, train_tokenizer
 from tokfilter.train import TrainConfig, load_config, load_model, train
 from tokfilter.train.loop import lr_factor
@@ -120,11 +121,7 @@ def test_golden_loss_curve(tmp_path):
 
 
 def _write_toml(cfg: TrainConfig, path: Path) -> Path:
-    lines = []
-    for section, values in cfg.to_dict().items():
-        lines.append(f"[{section}]")
-        lines += [f"{k} = {json.dumps(v)}" for k, v in values.items()]
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text(to_toml(cfg))
     return path
 
 

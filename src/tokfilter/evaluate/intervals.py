@@ -50,3 +50,12 @@ def share(flags: Iterable[bool | None]) -> dict | None:
     """{"share": fraction of True among the non-null flags, "n"}; None when there are none."""
     xs = [bool(f) for f in flags if f is not None]
     return {"share": sum(xs) / len(xs), "n": len(xs)} if xs else None
+
+
+def format_stat(stat: dict | None, spec: str = ".3f", missing: str = "-") -> str:
+    """A STAT as text: "5.123 [5.010, 5.240]", or just the mean when there is no interval (one seed)."""
+    if not stat:
+        return missing
+    if stat.get("ci") is None:
+        return format(stat["mean"], spec)
+    return f"{format(stat['mean'], spec)} [{format(stat['ci'][0], spec)}, {format(stat['ci'][1], spec)}]"

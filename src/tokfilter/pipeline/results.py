@@ -29,7 +29,7 @@ from __future__ import annotations
 import time
 
 from tokfilter import __version__
-from tokfilter.evaluate.intervals import config_key, config_of, mean_interval
+from tokfilter.evaluate.intervals import config_key, config_of, format_stat, mean_interval
 from tokfilter.evaluate.pareto import describe, describe_aggregates, pareto_aggregates, pareto_summary
 
 DOMAINS = ("forget", "retain", "general")
@@ -177,8 +177,4 @@ def _config_name(entry: dict) -> str:
 
 
 def _stat(stat: dict | None) -> str:
-    if not stat:
-        return "-"
-    if stat.get("ci") is None:
-        return f"{stat['mean']:.3f}"
-    return f"{stat['mean']:.3f} [{stat['ci'][0]:.3f}, {stat['ci'][1]:.3f}]"
+    return format_stat(stat, ".3f")

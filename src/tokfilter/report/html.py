@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tokfilter.atomic import write_text
 from tokfilter.errors import UserError
+from tokfilter.evaluate.intervals import format_stat
 from tokfilter.report.figures import make_figures
 
 CAPTIONS = {
@@ -57,11 +58,7 @@ def _table(headers: list[str], rows: list[list]) -> str:
 
 def _stat(stat: dict | None) -> str:
     """A mean over seeds with its interval: "5.123 [5.01, 5.24]" (no interval with one seed)."""
-    if not stat:
-        return "–"
-    if stat.get("ci") is None:
-        return f"{stat['mean']:.4g}"
-    return f"{stat['mean']:.4g} [{stat['ci'][0]:.4g}, {stat['ci'][1]:.4g}]"
+    return format_stat(stat, ".4g", missing="–")
 
 
 def _config_name(entry: dict) -> str:
