@@ -111,3 +111,36 @@ def test_acceptance_rmu_unlearns_and_recovers_faster_than_filtering(tmp_path):
     assert attacks["filtered"]["curve"][0][1] > target
     filtered_tokens = attacks["filtered"]["recovery_tokens"] or 300_000
     assert attacks["rmu"]["recovery_tokens"] < filtered_tokens
+
+
+def test_unlearn_with_attack_never_selects_on_the_attack_texts(tmp_path, monkeypatch, capsys):
+    """`unlearn rmu --attack`: RMU's setting is chosen on its own held-out --forget/--retain documents, and the
+    --forget-eval texts are only what the attack measures."""
+    import json
+
+    import tokfilter.posthoc.attack as attack
+    import tokfilter.posthoc.rmu as rmu
+    from tokfilter.cli import main
+
+    seen = {}
+
+    def fake_rmu(model_dir, forget, retain, out_dir, **kwargs):
+        seen["rmu"] = kwargs
+        return {"before": {"forget": 5.0, "retain": 4.0}, "after": {"forget": 5.5, "retain": 4.05}}
+
+    def fake_attack(model_dir, train_texts, eval_texts, baseline, *args, **kwargs):
+        seen["attack_eval"] = eval_texts
+        return {"recovery_tokens": 0}
+
+    monkeypatch.setattr(rmu, "rmu_unlearn", fake_rmu)
+    monkeypatch.setattr(attack, "finetune_attack", fake_attack)
+    argv = ["unlearn", "rmu", "--model", str(tmp_path), "--forget", "demo:forget:train", "--retain",
+            "demo:retain:train", "--forget-eval", "demo:forget:valid", "--out", str(tmp_path / "rmu"), "--attack"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert seen["rmu"]["forget_eval_docs"] is None and seen["rmu"]["retain_eval_docs"] is None
+    assert seen["attack_eval"], "the attack measures the --forget-eval texts"
+    assert "disjoint" in report["selection"]
+    # without --attack, --forget-eval is RMU's selection and before/after text
+    main(argv[:-1])
+    assert seen["rmu"]["forget_eval_docs"]
