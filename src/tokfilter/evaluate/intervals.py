@@ -21,6 +21,23 @@ def config_of(run: dict) -> dict:
     return {key: run.get(key) for key in CONFIG_KEYS}
 
 
+def naming_threshold(entry: dict) -> float | None:
+    """The threshold a run is named and drawn by: `doc_threshold` for document runs (older results without it:
+    `threshold`), `threshold` for token modes, none for unfiltered runs."""
+    if entry.get("mode") == "none":
+        return None
+    if entry.get("mode") == "document" and entry.get("doc_threshold") is not None:
+        return entry["doc_threshold"]
+    return entry.get("threshold")
+
+
+def config_name(entry: dict) -> str:
+    """`mode-size` or `mode-tTHRESHOLD-size`, the way run names are made."""
+    shown = naming_threshold(entry)
+    return f"{entry.get('mode')}-{entry.get('size')}" if shown is None else \
+        f"{entry.get('mode')}-t{shown:g}-{entry.get('size')}"
+
+
 def config_key(run: dict) -> tuple:
     return tuple(run.get(key) for key in CONFIG_KEYS)
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import time
 
 from tokfilter import __version__
-from tokfilter.evaluate.intervals import config_key, config_of, format_stat, mean_interval
+from tokfilter.evaluate.intervals import config_key, config_name, config_of, format_stat, mean_interval
 from tokfilter.evaluate.pareto import describe, describe_aggregates, pareto_aggregates, pareto_summary
 
 DOMAINS = ("forget", "retain", "general")
@@ -164,16 +164,10 @@ def print_summary(results: dict) -> None:
     print(f"over {aggregates['n_seeds']} seeds: mean [95% t-interval]")
     print(f"{'configuration':<28}{'n':>3}{'forget':>22}{'retain':>22}")
     for entry in aggregates.get("runs", []):
-        print(f"{_config_name(entry):<28}{entry['n']:>3}{_stat(entry['loss'].get('forget')):>22}"
+        print(f"{config_name(entry):<28}{entry['n']:>3}{_stat(entry['loss'].get('forget')):>22}"
               f"{_stat(entry['loss'].get('retain')):>22}")
     for line in describe_aggregates(aggregates.get("pareto") or {}):
         print(f"  {line}")
-
-
-def _config_name(entry: dict) -> str:
-    shown = entry.get("doc_threshold") if entry["mode"] == "document" else entry.get("threshold")
-    return f"{entry['mode']}-{entry['size']}" if entry["mode"] == "none" or shown is None \
-        else f"{entry['mode']}-t{shown:g}-{entry['size']}"
 
 
 def _stat(stat: dict | None) -> str:

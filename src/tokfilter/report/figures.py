@@ -20,6 +20,7 @@ import matplotlib
 import numpy as np
 
 from tokfilter.atomic import atomic_path
+from tokfilter.evaluate.intervals import naming_threshold
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -89,8 +90,8 @@ def frontier(results: dict, path: Path) -> Path | None:
             else:
                 ax.plot(xs, ys, **style)
             for run in group:
-                shown = run.get("doc_threshold") if mode == "document" else run.get("threshold")
-                if shown is not None and mode != "none":
+                shown = naming_threshold(run)
+                if shown is not None:
                     ax.annotate(f"{shown:g}", (run["loss"]["retain"], run["loss"]["forget"]),
                                 textcoords="offset points", xytext=(4, 3), fontsize=7)
                 elif mode == "none" and len(sizes) > 1:  # name the size at its unfiltered point
@@ -260,10 +261,7 @@ def series_by_threshold(entries: list[dict]) -> dict[tuple[str, float | None], l
     """
     series: dict[tuple[str, float | None], list[dict]] = {}
     for entry in sorted(entries, key=lambda e: e["flops"]):
-        shown = entry.get("threshold")
-        if entry["mode"] == "document" and entry.get("doc_threshold") is not None:  # older results: threshold only
-            shown = entry["doc_threshold"]
-        series.setdefault((entry["mode"], shown if entry["mode"] != "none" else None), []).append(entry)
+        series.setdefault((entry["mode"], naming_threshold(entry)), []).append(entry)
     return dict(sorted(series.items(), key=lambda kv: (kv[0][0], -1.0 if kv[0][1] is None else kv[0][1])))
 
 

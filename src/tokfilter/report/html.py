@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tokfilter.atomic import write_text
 from tokfilter.errors import UserError
-from tokfilter.evaluate.intervals import format_stat
+from tokfilter.evaluate.intervals import config_name, format_stat
 from tokfilter.report.figures import make_figures
 
 CAPTIONS = {
@@ -61,13 +61,6 @@ def _stat(stat: dict | None) -> str:
     return format_stat(stat, ".4g", missing="–")
 
 
-def _config_name(entry: dict) -> str:
-    shown = entry.get("doc_threshold") if entry.get("mode") == "document" else entry.get("threshold")
-    if entry.get("mode") == "none" or shown is None:
-        return f"{entry.get('mode')}-{entry.get('size')}"
-    return f"{entry.get('mode')}-t{shown:g}-{entry.get('size')}"
-
-
 def _aggregates(results: dict) -> list[str]:
     """The section over seeds: per-configuration means with 95% t-intervals, the Pareto verdicts per seed count,
     robustness and refusal per mode; one line saying there is no interval for a one-seed experiment."""
@@ -85,7 +78,7 @@ def _aggregates(results: dict) -> list[str]:
                  f"{agg.get('confidence', 0.95):.0%} t-interval: mean ± t<sub>n-1</sub> · sd / √n.</p>")
     configs = agg.get("runs") or []
     sets = list(dict.fromkeys(name for c in configs for name in c.get("mcq", {})))
-    rows = [[_config_name(c), c.get("n"), _stat(c["loss"].get("forget")), _stat(c["loss"].get("retain")),
+    rows = [[config_name(c), c.get("n"), _stat(c["loss"].get("forget")), _stat(c["loss"].get("retain")),
              _stat(c["loss"].get("general")), _stat(c.get("tokens_filtered_frac")),
              *(_stat(c.get("mcq", {}).get(name, {}).get("accuracy")) for name in sets)] for c in configs]
     parts.append(_table(["configuration", "seeds", "forget loss", "retain loss", "general loss", "filtered frac",
@@ -93,11 +86,11 @@ def _aggregates(results: dict) -> list[str]:
     pareto = agg.get("pareto") or {}
     if pareto.get("verdicts"):
         parts.append("<h3>Token filtering vs document filtering, per seed</h3>")
-        rows = [[_config_name(v["document"]), v["mode"], f"{round(v['holds_share'] * v['n'])}/{v['n']}",
+        rows = [[config_name(v["document"]), v["mode"], f"{round(v['holds_share'] * v['n'])}/{v['n']}",
                  ", ".join(f"{name} ×{k}" for name, k in v.get("chosen", {}).items())] for v in pareto["verdicts"]]
         parts.append(_table(["document run", "token mode", "claim holds (seeds)", "best cheaper run chosen"], rows))
     if pareto.get("pairs"):
-        rows = [[_config_name(e["document"]), _config_name(e["token"]), e["n"], e["holds_share"],
+        rows = [[config_name(e["document"]), config_name(e["token"]), e["n"], e["holds_share"],
                  _stat(e["document"]["forget_increase"]), _stat(e["document"]["retain_increase"]),
                  _stat(e["token"]["forget_increase"]), _stat(e["token"]["retain_increase"])] for e in pareto["pairs"]]
         parts.append(_table(["document run", "token run", "seeds", "claim holds (share)", "doc Δ forget",
@@ -170,7 +163,7 @@ def render(results: dict, figures: dict[str, Path], out_dir: Path) -> str:
         if seeded:
             parts.append("<p>Over seeds: the slowdown of the mean log loss at the mean log compute; the interval "
                          "redraws the seeds (and the baseline sizes' seeds) in every bootstrap replicate.</p>")
-            rows = [[_config_name(a), len(a.get("seeds") or []), a.get("forget"),
+            rows = [[config_name(a), len(a.get("seeds") or []), a.get("forget"),
                      "–" if not (a.get("ci") or {}).get("forget") else
                      f"{a['ci']['forget'][0]:.3g} – {a['ci']['forget'][1]:.3g}", a.get("retain")] for a in seeded]
             parts.append(_table(["configuration", "seeds", "forget slowdown (x)", "95% CI", "retain slowdown (x)"],
