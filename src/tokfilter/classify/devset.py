@@ -37,10 +37,13 @@ def load_devset() -> tuple[list[Document], dict[str, list[Span]]]:
     return documents, load_labels(root / "labels.jsonl")
 
 
-def groups() -> dict[str, list[str]]:
-    """Document ids per group, in file order: {"mostly_forget": [...], "mixed_few_forget": [...], "hard_negative": [...]}."""
+def groups(documents: list[Document] | None = None) -> dict[str, list[str]]:
+    """Document ids per group, in file order: {"mostly_forget": [...], "mixed_few_forget": [...], "hard_negative": [...]}
+    (of `documents` when given, else of the dev set read from disk)."""
+    if documents is None:
+        documents = list(read_corpus(str(devset_path() / "docs.jsonl")))
     result: dict[str, list[str]] = {name: [] for name in GROUPS}
-    for document in read_corpus(str(devset_path() / "docs.jsonl")):
+    for document in documents:
         result[document.meta["group"]].append(document.id)
     return result
 
@@ -52,11 +55,8 @@ def evaluate_on_devset(classifier_dir: str | Path) -> dict:
     from tokfilter.classify.train import evaluate_classifier  # torch: only when a classifier is evaluated
 
     documents, labels = load_devset()
-    by_group = groups()
-    out = {"all": evaluate_classifier(classifier_dir, [(doc, labels.get(doc.id, [])) for doc in documents])}
-    for group, ids in by_group.items():
-        members = set(ids)
-        items = [(doc, labels.get(doc.id, [])) for doc in documents if doc.id in members]
-        out[group] = evaluate_classifier(classifier_dir, items)
+    metrics = evaluate_classifier(classifier_dir, [(doc, labels.get(doc.id, [])) for doc in documents],
+                                  groups=groups(documents))
+    out = {"all": metrics, **metrics["groups"]}
     keep = ("precision", "recall", "f1", "auroc", "threshold", "documents")
     return {name: {k: m[k] for k in keep if k in m} for name, m in out.items()}

@@ -265,10 +265,13 @@ def train_classifier(kind: str, train_items: Sequence, valid_items: Sequence, to
 
 
 def evaluate_classifier(directory: str | Path, items: Sequence, threshold: float | None = None,
-                        valid_items: Sequence | None = None, pr_curve: str | Path | None = None) -> dict:
+                        valid_items: Sequence | None = None, pr_curve: str | Path | None = None,
+                        groups: dict[str, Sequence[str]] | None = None) -> dict:
     """Metrics of a saved classifier on labelled items, tokenized with the classifier's own tokenizer copy.
 
-    The threshold is the saved one, or `threshold`, or (with `valid_items`) the F1-maximising one on those."""
+    The threshold is the saved one, or `threshold`, or (with `valid_items`) the F1-maximising one on those.
+    `groups` ({name: document ids}) adds `metrics["groups"][name]`: the same metrics on those documents only, from
+    the same scores (a document's scores do not depend on what it is batched with)."""
     config = read_classifier_config(directory)
     tokenizer = load_tokenizer_copy(directory, config)
     clf = load_classifier(directory)
@@ -282,8 +285,9 @@ def evaluate_classifier(directory: str | Path, items: Sequence, threshold: float
     elif threshold is None:
         threshold = clf.threshold
     t0 = time.perf_counter()
-    scores = np.concatenate(clf.score_batch([d.ids for d in docs]))
+    per_doc = clf.score_batch([d.ids for d in docs])
     seconds = time.perf_counter() - t0
+    scores = np.concatenate(per_doc)
     gold = _labels(docs)
     metrics = {"kind": clf.kind, **token_metrics(scores, gold, threshold), "params": int(clf.params),
                "flops_per_token": float(clf.flops_per_token), "documents": len(docs),
@@ -291,6 +295,14 @@ def evaluate_classifier(directory: str | Path, items: Sequence, threshold: float
     if pr_curve:
         pr_curve_png(scores, gold, pr_curve, f"{clf.kind}: F1 {metrics['f1']:.3f}", threshold)
         metrics["pr_curve"] = str(pr_curve)
+    if groups:
+        metrics["groups"] = {}
+        for name, ids in groups.items():
+            members = set(ids)
+            picked = [i for i, d in enumerate(docs) if d.id in members]
+            metrics["groups"][name] = {**token_metrics(np.concatenate([per_doc[i] for i in picked]),
+                                                       _labels([docs[i] for i in picked]), threshold),
+                                       "documents": len(picked)}
     return metrics
 
 
