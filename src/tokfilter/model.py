@@ -73,6 +73,12 @@ class GPTConfig:
         block = 2 * d + 4 * d * d + 2 * self.mlp_ratio * d * d
         return self.vocab_size * d + self.n_layer * block + d
 
+    def flops_per_token(self, seq_len: int | None = None) -> float:
+        """Training FLOPs per token: 6 N (forward + backward through every weight, the tied head included)
+        plus the attention score/value products 6 * n_layer * seq_len * d_model (Kaplan et al. 2020, causal)."""
+        T = seq_len or self.seq_len
+        return 6.0 * self.num_params() + 6.0 * self.n_layer * T * self.d_model
+
     @property
     def d_head(self) -> int:
         return self.d_model // self.n_head
@@ -282,11 +288,8 @@ class GPT(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def flops_per_token(self, seq_len: int | None = None) -> float:
-        """Training FLOPs per token: 6 N (forward + backward through every weight, the tied head included)
-        plus the attention score/value products 6 * n_layer * seq_len * d_model (Kaplan et al. 2020, causal)."""
-        cfg = self.config
-        T = seq_len or cfg.seq_len
-        return 6.0 * self.num_params() + 6.0 * cfg.n_layer * T * cfg.d_model
+        """Training FLOPs per token (GPTConfig.flops_per_token: the same count, from the config)."""
+        return self.config.flops_per_token(seq_len)
 
     def param_groups(self, weight_decay: float = 0.0) -> list[dict]:
         """Optimizer groups with muP learning-rate multipliers (`lr_mult`); weight decay on hidden matrices only."""

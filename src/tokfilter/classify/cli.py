@@ -14,7 +14,6 @@ also writes a precision-recall curve PNG (--pr-curve, default DIR/pr_curve_eval.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from tokfilter.classify.data import is_benchmark_dir, load_labeled
 from tokfilter.classify.settings import budget_settings
 from tokfilter.classify.train import evaluate_classifier, train_classifier
 from tokfilter.config import parse_override
+from tokfilter.corpus.normalize import unit_hash
 from tokfilter.errors import UserError
 from tokfilter.tokenizer import load_tokenizer
 from tokfilter.tokenizer.core import default_tokenizer_spec
@@ -67,11 +67,8 @@ def _parse_sets(pairs: list[str]) -> dict:
 
 
 def _holdout(items: list, fraction: float = 0.05) -> tuple[list, list]:
-    def bucket(doc_id: str) -> float:
-        return int.from_bytes(hashlib.sha256(doc_id.encode()).digest()[:8], "big") / 2**64
-
-    valid = [it for it in items if bucket(it[0].id) < fraction]
-    train = [it for it in items if bucket(it[0].id) >= fraction]
+    valid = [it for it in items if unit_hash(it[0].id) < fraction]
+    train = [it for it in items if unit_hash(it[0].id) >= fraction]
     if not valid or not train:
         raise UserError("too few documents to hold out a validation set; pass --valid-data")
     return train, valid

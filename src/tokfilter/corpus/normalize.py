@@ -112,12 +112,17 @@ def split_key(doc: Document) -> str:
     return "id:" + doc.id.split("#", 1)[0]
 
 
+def unit_hash(key: str) -> float:
+    """A number in [0, 1) that depends on `key` alone: the first 8 bytes of sha256(key). Every seeded, order-free
+    assignment (splits, the label/pretrain division, hold-outs) draws from it."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
+
+
 def split_of(key: str, valid_frac: float, test_frac: float, seed: int = 0) -> str:
     """'train', 'valid' or 'test' for a key: u = sha256(seed:key) as a number in [0, 1); test below test_frac,
     valid below test_frac + valid_frac, train above. Depends on nothing but the key, so it is stable when the
     corpus grows or is reordered."""
-    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
-    u = int.from_bytes(digest[:8], "big") / 2**64
+    u = unit_hash(f"{seed}:{key}")
     if u < test_frac:
         return "test"
     return "valid" if u < test_frac + valid_frac else "train"

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import collections
 import gzip
-import hashlib
 import io
 import json
 import random
@@ -34,6 +33,7 @@ from pathlib import Path
 from tokfilter.atomic import write_bytes, write_json
 from tokfilter.corpus import read_corpus
 from tokfilter.corpus.document import Document
+from tokfilter.corpus.normalize import unit_hash
 from tokfilter.errors import UserError
 from tokfilter.labels.coarse import sentence_bounds
 from tokfilter.labels.spans import Span, load_labels, write_labels
@@ -67,8 +67,7 @@ class BenchmarkDoc:
 
 
 def _split_of(seed: int, key: str, fractions: tuple[float, float]) -> str:
-    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
-    u = int.from_bytes(digest[:8], "big") / 2**64
+    u = unit_hash(f"{seed}:{key}")
     if u < fractions[0]:
         return "train"
     return "valid" if u < fractions[0] + fractions[1] else "test"
@@ -199,18 +198,20 @@ def _gzip_jsonl(records: Iterable[dict]) -> bytes:
     return buffer.getvalue()
 
 
+def kind_counts(items: Iterable[BenchmarkDoc]) -> dict[str, int]:
+    """Documents by kind, sorted: their domain, with '+passage' when a forget passage was spliced in."""
+    kinds = collections.Counter(item.document.domain + ("+passage" if "passage" in item.document.meta else "")
+                                for item in items)
+    return dict(sorted(kinds.items()))
+
+
 def benchmark_counts(bench: dict[str, list[BenchmarkDoc]]) -> dict:
     """Per split: documents by kind, characters and forget characters."""
     counts = {}
     for split, docs in bench.items():
-        kinds = collections.Counter()
-        chars = forget_chars = 0
-        for item in docs:
-            kind = item.document.domain + ("+passage" if "passage" in item.document.meta else "")
-            kinds[kind] += 1
-            chars += len(item.document.text)
-            forget_chars += sum(e - s for s, e, _ in item.spans)
-        counts[split] = {"documents": len(docs), "by_kind": dict(sorted(kinds.items())), "chars": chars,
+        chars = sum(len(item.document.text) for item in docs)
+        forget_chars = sum(e - s for item in docs for s, e, _ in item.spans)
+        counts[split] = {"documents": len(docs), "by_kind": kind_counts(docs), "chars": chars,
                          "forget_chars": forget_chars,
                          "forget_char_fraction": round(forget_chars / max(chars, 1), 4)}
     return counts

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tokfilter.pipeline.cache import Stages
@@ -21,6 +21,9 @@ class Context:
     exp: Experiment
     out: Path
     stages: Stages
+    # documents the plan already read, split and spliced ({"report", "parts", "benchmark"}): the corpus step uses
+    # them instead of reading the corpus a second time
+    prepared: dict = field(default_factory=dict)
 
     def result(self, step: str):
         """The recorded result of an earlier step (run or cached)."""

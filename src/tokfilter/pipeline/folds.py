@@ -20,9 +20,10 @@ overlap of the ids actually used, donors' ids included, rather than assuming it 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable
 from typing import TypeVar
+
+from tokfilter.corpus.normalize import unit_hash
 
 T = TypeVar("T")
 METHOD = "disjoint label/pretrain split of the train documents"
@@ -30,8 +31,7 @@ METHOD = "disjoint label/pretrain split of the train documents"
 
 def label_part(doc_id: str, fraction: float) -> bool:
     """True when document `doc_id` of the train split belongs to the label part (the classifier trains on it)."""
-    digest = hashlib.sha256(f"label:{doc_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2.0 ** 64 < fraction
+    return unit_hash(f"label:{doc_id}") < fraction
 
 
 def divide(items: Iterable[T], fraction: float, key: Callable[[T], str]) -> tuple[list[T], list[T]]:

@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 
 from tokfilter.errors import UserError
-from tokfilter.labels.benchmark import BenchmarkConfig, make_benchmark
+from tokfilter.labels.benchmark import kind_counts, make_benchmark
 from tokfilter.pipeline.experiment import Experiment
 from tokfilter.pipeline.folds import divide
 from tokfilter.pipeline.steps import corpus, pretrain
@@ -64,6 +64,8 @@ class Plan:
     problems: list[str] = field(default_factory=list)
     estimate_seconds: dict[str, float] = field(default_factory=dict)
     tokens_estimated_with: str = ""
+    # what the corpus step would compute again: {"report", "parts", "benchmark"} (in memory, not printed)
+    prepared: dict = field(default_factory=dict, repr=False)
 
     def check(self) -> None:
         """Raise the first problem as a one-line UserError (what is short and which setting or data fixes it)."""
@@ -81,15 +83,6 @@ def _count_tokens(tokenizer: Tokenizer, docs: list) -> int:
     ids = tokenizer.encode_batch_ids([d.text for d in sample])
     per_char = (sum(len(x) + 1 for x in ids)) / max(sum(len(d.text) for d in sample), 1)
     return int(round(per_char * sum(len(d.text) for d in docs)))
-
-
-def _kinds(items: list) -> dict[str, int]:
-    """Benchmark documents by kind: their domain, '+passage' when a forget passage was spliced in."""
-    kinds: dict[str, int] = {}
-    for item in items:
-        kind = item.document.domain + ("+passage" if "passage" in item.document.meta else "")
-        kinds[kind] = kinds.get(kind, 0) + 1
-    return dict(sorted(kinds.items()))
 
 
 def _params(size: str, vocab_size: int, seq_len: int) -> int:
@@ -173,14 +166,8 @@ def make_plan(exp: Experiment, measure: bool = False) -> Plan:
             members = [doc for doc in docs if doc.domain == domain]
             counts.setdefault(split, {})[domain] = {"documents": len(members),
                                                     "tokens": _count_tokens(tokenizer, members)}
-    config = BenchmarkConfig(seed=exp.seed, splice_fraction=exp.data.splice_fraction)
-    for name in ("splice_fraction_retain", "splice_fraction_general"):
-        if getattr(exp.data, name) >= 0:
-            setattr(config, name, getattr(exp.data, name))
-    bench = {}
-    benchmark = make_benchmark(parts["train"] + parts["valid"] + parts["test"], config)
-    for split, items in benchmark.items():
-        bench[split] = _kinds(items)
+    benchmark = make_benchmark(parts["train"] + parts["valid"] + parts["test"], corpus.benchmark_config(exp))
+    bench = {split: kind_counts(items) for split, items in benchmark.items()}
     train_chars = sum(len(doc.text) for doc in parts["train"])
     tokens_per_char = sum(c["tokens"] for c in counts["train"].values()) / max(train_chars, 1)
     fraction = exp.classifier.label_fraction
@@ -188,7 +175,7 @@ def make_plan(exp: Experiment, measure: bool = False) -> Plan:
                      strict=True))
     fold_counts = {name: {"documents": len(items), "forget_documents": sum(1 for b in items if b.spans),
                           "tokens": int(round(tokens_per_char * sum(len(b.document.text) for b in items))),
-                          "kinds": _kinds(items)} for name, items in folds.items()}
+                          "kinds": kind_counts(items)} for name, items in folds.items()}
     settings = _train_settings(exp)
     vocab = max(tokenizer.vocab_size, 1)
     runs = []
@@ -202,7 +189,8 @@ def make_plan(exp: Experiment, measure: bool = False) -> Plan:
                      "epochs": round(budget / corpus_tokens, 2) if corpus_tokens else None})
     plan = Plan(experiment=exp.name, corpus=report, counts=counts, benchmark=bench, runs=runs, parts=fold_counts,
                 label_fraction=fraction,
-                tokens_estimated_with=f"{tokenizer.spec} (a sample of <= {SAMPLE_DOCS} documents per split/domain)")
+                tokens_estimated_with=f"{tokenizer.spec} (a sample of <= {SAMPLE_DOCS} documents per split/domain)",
+                prepared={"report": report, "parts": parts, "benchmark": benchmark})
     _check_needs(exp, counts, bench, plan)
     if measure:
         plan.estimate_seconds = estimate_seconds(exp, plan, vocab, settings)
@@ -227,22 +215,18 @@ def _step_seconds(size: str, vocab: int, batch_size: int, seq_len: int, repeats:
     import torch
 
     from tokfilter.model import GPT, GPTConfig
-    from tokfilter.train.optim import make_optimizer
+    from tokfilter.train.optim import finetune_step, make_optimizer
 
     cfg = GPTConfig.preset(size, vocab, seq_len)
     if cfg.num_params() > PROBE_MAX_PARAMS:  # too slow to time here: FLOPs at the measured matmul rate
-        flops_per_token = 6.0 * cfg.num_params() + 6.0 * cfg.n_layer * seq_len * cfg.d_model  # GPT.flops_per_token
-        return flops_per_token * batch_size * seq_len / (_matmul_flops() * LARGE_MODEL_EFFICIENCY)
+        return cfg.flops_per_token() * batch_size * seq_len / (_matmul_flops() * LARGE_MODEL_EFFICIENCY)
     model = GPT(cfg)
     optimizer = make_optimizer(model, 1e-3)
     x = torch.randint(0, vocab, (batch_size, seq_len))
     times = []
     for _ in range(repeats + 1):
         start = time.perf_counter()
-        loss = model(x, x)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        finetune_step(model, optimizer, x, x)  # forward, backward, clip, AdamW step: what a training step costs
         times.append(time.perf_counter() - start)
     return sum(times[1:]) / repeats
 

@@ -47,7 +47,7 @@ def run_pipeline(exp: Experiment, out: str | Path, force: bool = False,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     stages = Stages(out, [step.NAME for step in STEPS], estimates=estimates, force=force)
-    ctx = Context(exp, out, stages)
+    ctx = Context(exp, out, stages, prepared=plan.prepared)
 
     for step in (corpus, tokenizer, shards, classifier, annotate):
         stages.run(step.NAME, step.config(ctx), step.NEEDS, lambda step=step: step.run(ctx))

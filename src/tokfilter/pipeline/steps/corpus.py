@@ -71,17 +71,27 @@ def split_documents(exp: Experiment, documents: list) -> dict[str, list]:
             "eval": cap(by_split["test"], d.eval_docs_per_domain, seed)}
 
 
-def run(ctx: Context) -> dict:
-    d = ctx.exp.data
-    documents, report = read_documents(ctx.exp)
-    log(f"corpus: {report['summary']}")
-    parts = split_documents(ctx.exp, documents)
-    config = BenchmarkConfig(seed=ctx.exp.seed, splice_fraction=d.splice_fraction)
+def benchmark_config(exp: Experiment) -> BenchmarkConfig:
+    """The splicing settings of `[data]` (per-domain fractions override the shared one when >= 0)."""
+    d = exp.data
+    config = BenchmarkConfig(seed=exp.seed, splice_fraction=d.splice_fraction)
     for field_name in ("splice_fraction_retain", "splice_fraction_general"):
         value = getattr(d, field_name)
-        if value >= 0 and hasattr(config, field_name):
+        if value >= 0:
             setattr(config, field_name, value)
-    bench = make_benchmark(parts["train"] + parts["valid"] + parts["test"], config)
+    return config
+
+
+def run(ctx: Context) -> dict:
+    d = ctx.exp.data
+    config = benchmark_config(ctx.exp)
+    if ctx.prepared:  # the plan read, split and spliced the corpus already (the same calls, deterministic)
+        report, parts, bench = (ctx.prepared[key] for key in ("report", "parts", "benchmark"))
+    else:
+        documents, report = read_documents(ctx.exp)
+        parts = split_documents(ctx.exp, documents)
+        bench = make_benchmark(parts["train"] + parts["valid"] + parts["test"], config)
+    log(f"corpus: {report['summary']}")
     write_benchmark(bench, ctx.out / "benchmark", config, list(d.corpus))
     records = [{"id": doc.id, "text": doc.text, "domain": doc.domain} for doc in parts["eval"]]
     write_text(ctx.out / "benchmark" / "eval-clean.jsonl",
