@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from tokfilter.canaries import (
-    CanarySettings,
+from tokfilter.canaries import CanarySettings, make_facts, make_questions
+from tokfilter.canaries.evaluate import (
     canary_report,
+    control_questions,
     evaluate_canaries,
-    make_facts,
-    make_questions,
+    evaluate_checkpoint,
+    score_canaries,
     wilson,
 )
-from tokfilter.canaries.evaluate import control_questions, evaluate_checkpoint, score_canaries
 
 
 def test_wilson_interval():

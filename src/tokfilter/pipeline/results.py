@@ -11,7 +11,8 @@ present; with one seed every `n` is 1 and every interval null):
     {"seeds": [0, 1, 2], "n_seeds": 3, "confidence": 0.95, "interval": "t", "runs": [
        {"mode", "size", "threshold", "doc_threshold", "doc_aggregate", "params", "n", "seeds", "runs",
         "loss": {"forget" | "retain" | "general": STAT}, "mcq": {"<set>": {"accuracy": STAT}},
-        "tokens_filtered_frac": STAT, "slowdown": {"forget": x, "retain": x, "ci": {...}} (n >= 2 only)}],
+        "tokens_filtered_frac": STAT, "canaries": {"forget" | "retain": {"accuracy": STAT}} (canaries enabled),
+        "slowdown": {"forget": x, "retain": x, "ci": {...}} (n >= 2 only)}],
      "pareto": evaluate.pareto.pareto_aggregates (pairs and verdicts over seeds),
      "robustness": {"<mode>" | "rmu": {"n", "seeds", "runs", "recovery_tokens": STAT, "recovery_fraction": STAT,
                                        "reached_share"}},
@@ -105,6 +106,11 @@ def seed_aggregates(seeds: list[int], runs: list[dict], slowdown: dict, robustne
                          for name in dict.fromkeys(n for run in group for n in (run.get("mcq") or {}))},
                  "tokens_filtered_frac": mean_interval((run.get("tokens_filtered_frac") for run in group),
                                                        CONFIDENCE)}
+        canary_domains = [d for d in ("forget", "retain") if any(d in (run.get("canaries") or {}) for run in group)]
+        if canary_domains:
+            entry["canaries"] = {d: {"accuracy": mean_interval(((run.get("canaries") or {}).get(d, {}).get("accuracy")
+                                                                for run in group), CONFIDENCE)}
+                                 for d in canary_domains}
         match = slow.get((first["mode"], None if first.get("size") is None else str(first["size"]),
                           first.get("threshold"), first.get("doc_threshold")))
         if match is not None and len(group) > 1:
@@ -143,6 +149,10 @@ def print_summary(results: dict) -> None:
         natural = (c.get("natural") or {}).get("all")
         if natural:
             print(f"  natural-text dev set F1 {natural['f1']:.3f} (hand-labelled real documents; docs/classifiers.md)")
+        teacher = c.get("teacher")
+        if teacher:
+            print(f"  trained on '{teacher['labels']}' labels of {teacher['documents']:,} documents; that teacher's "
+                  f"F1 on the test split {teacher['test']['f1']:.3f} (weak-to-strong: the student's is above)")
         for b in c.get("baselines", []):
             print(f"  baseline {b.get('kind'):<10} F1 {b.get('f1', 0):.3f}")
     print(f"{'run':<28}{'forget':>9}{'retain':>9}{'general':>9}{'filtered':>10}")
@@ -150,6 +160,14 @@ def print_summary(results: dict) -> None:
         loss = run.get("loss", {})
         print(f"{run['name']:<28}{loss.get('forget', float('nan')):>9.3f}{loss.get('retain', float('nan')):>9.3f}"
               f"{loss.get('general', float('nan')):>9.3f}{run.get('tokens_filtered_frac') or 0:>10.1%}")
+    canaried = [run for run in results.get("runs", []) if run.get("canaries")]
+    if canaried:
+        print("canary facts, accuracy on seen templates (medical / biology; chance "
+              f"{canaried[0]['canaries']['forget'].get('chance', 0.25):.2f}):")
+        for run in canaried:
+            c = run["canaries"]
+            print(f"  {run['name']:<26}{c['forget'].get('accuracy', float('nan')):>7.3f}"
+                  f"{c['retain'].get('accuracy', float('nan')):>7.3f}")
     lines = describe(results.get("pareto") or {})
     if lines:
         print("token removal vs document filtering (loss change against the unfiltered run of the same size):")

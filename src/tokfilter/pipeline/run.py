@@ -1,8 +1,8 @@
 """The order of the pipeline's steps, written once, and the loop that runs them with caching.
 
     plan (every stage's data needs checked) -> corpus -> tokenizer -> shards -> classifier (quality gate)
-    -> annotate -> pretrain (one step per run) -> mcq (one per run) -> slowdown -> robustness -> refusal
-    -> results.json -> report
+    -> annotate -> pretrain (one step per run) -> mcq (one per run) -> canaries (one per run, when enabled)
+    -> slowdown -> robustness -> refusal -> results.json -> report
 
 Each step is cached under a hash of its config and its inputs' keys (cache.py), so a rerun with nothing changed takes
 seconds and changing one setting recomputes only what depends on it. Output layout (a contract): results.json,
@@ -23,6 +23,7 @@ from tokfilter.pipeline.plan import make_plan
 from tokfilter.pipeline.results import build_results
 from tokfilter.pipeline.steps import (
     annotate,
+    canaries,
     classifier,
     corpus,
     mcq,
@@ -35,7 +36,8 @@ from tokfilter.pipeline.steps import (
     tokenizer,
 )
 
-STEPS = [corpus, tokenizer, shards, classifier, annotate, pretrain, mcq, slowdown, robustness, refusal, report]
+STEPS = [corpus, tokenizer, shards, classifier, annotate, pretrain, mcq, canaries, slowdown, robustness, refusal,
+         report]
 
 
 def run_pipeline(exp: Experiment, out: str | Path, force: bool = False,
@@ -46,7 +48,8 @@ def run_pipeline(exp: Experiment, out: str | Path, force: bool = False,
     plan.check()  # every stage's data needs, before the first step writes anything
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    stages = Stages(out, [step.NAME for step in STEPS], estimates=estimates, force=force)
+    planned = [step.NAME for step in STEPS if step is not canaries or exp.canaries.enabled]
+    stages = Stages(out, planned, estimates=estimates, force=force)
     ctx = Context(exp, out, stages, prepared=plan.prepared)
 
     for step in (corpus, tokenizer, shards, classifier, annotate):
@@ -63,6 +66,9 @@ def run_pipeline(exp: Experiment, out: str | Path, force: bool = False,
     for run in runs:
         run["mcq"] = stages.run(f"mcq:{run['name']}", mcq.config(ctx), [f"pretrain:{run['name']}"],
                                 lambda run=run: mcq.run_one(ctx, run))
+        if exp.canaries.enabled:
+            run["canaries"] = stages.run(f"canaries:{run['name']}", canaries.config(ctx), canaries.needs(run),
+                                         lambda run=run: canaries.run_one(ctx, run))
     run_keys = [f"pretrain:{run['name']}" for run in runs]
     sections = {}
     for step, enabled in ((slowdown, True), (robustness, exp.robustness.enabled), (refusal, exp.refusal.enabled)):

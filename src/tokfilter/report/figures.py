@@ -7,6 +7,8 @@
     classifier_pr.png precision-recall curves of the token classifier and its baselines
     refusal.png       refusal rates on held-out medical vs general prompts per pretraining mode
     mcq.png           multiple-choice accuracy per set or group next to chance
+    canaries.png      canary-fact accuracy against mentions per fact, one panel per domain, a line per run
+                      configuration at the largest size (mean over seeds with its min-max band), chance dotted
 
 A figure whose data is absent from results.json is skipped, so a partial experiment still gets a report.
 """
@@ -231,6 +233,49 @@ def mcq(results: dict, path: Path) -> Path | None:
     return _save(fig, path)
 
 
+def canaries(results: dict, path: Path) -> Path | None:
+    runs = [r for r in results.get("runs", []) if r.get("canaries")]
+    if not runs:
+        return None
+    largest = max(r.get("params") or 0 for r in runs)
+    groups: dict[str, list[dict]] = {}
+    for run in runs:
+        if (run.get("params") or 0) == largest:
+            groups.setdefault(_label(run), []).append(run)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
+    for ax, domain, title in zip(axes, ("forget", "retain"), ("medical canaries (forget)", "biology canaries (retain)"),
+                                 strict=True):
+        for k, (label, group) in enumerate(groups.items()):
+            by_exposure = [(group_run["canaries"][domain].get("by_exposures") or {}) for group_run in group]
+            counts = sorted({int(e) for b in by_exposure for e in b})
+            if not counts:
+                continue
+            values = np.array([[b.get(str(e), {}).get("accuracy", np.nan) for e in counts] for b in by_exposure])
+            mode = group[0]["mode"]
+            ax.plot(counts, np.nanmean(values, axis=0), marker=MODE_MARKERS.get(mode, "o"), label=label,
+                    color=MODE_COLORS.get(mode), linestyle=LINE_STYLES[k % len(LINE_STYLES)])
+            if len(group) > 1:
+                ax.fill_between(counts, np.nanmin(values, axis=0), np.nanmax(values, axis=0),
+                                color=MODE_COLORS.get(mode), alpha=0.12)
+        chance = runs[0]["canaries"][domain].get("chance")
+        if chance is not None:
+            ax.axhline(chance, color="black", linestyle=":", linewidth=1)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("mentions per fact in the pretraining text")
+        ax.set_title(title)
+        ax.set_ylim(0, 1.02)
+    axes[0].set_ylabel("accuracy, seen templates (dotted: chance)")
+    axes[1].legend(fontsize=7)
+    return _save(fig, path)
+
+
+def _label(run: dict) -> str:
+    mode, threshold = run["mode"], naming_threshold(run)
+    if mode == "none":
+        return "none"
+    return f"{mode} {'frac' if mode == 'document' else 'p'} >= {threshold:g}"
+
+
 FIGURES: dict[str, Callable[[dict, Path], Path | None]] = {
     "frontier": frontier,
     "slowdown": slowdown,
@@ -238,6 +283,7 @@ FIGURES: dict[str, Callable[[dict, Path], Path | None]] = {
     "classifier_pr": classifier_pr,
     "refusal": refusal,
     "mcq": mcq,
+    "canaries": canaries,
 }
 
 

@@ -24,6 +24,8 @@ CAPTIONS = {
     "classifier_pr": "Precision-recall of the token classifiers on the exact-span test split.",
     "refusal": "Refusal rates after refusal training, on held-out medical questions and general instructions.",
     "mcq": "Multiple-choice accuracy per set (dotted lines: chance).",
+    "canaries": "Canary-fact accuracy against mentions per fact in the pretraining text, medical and biology "
+                "facts, largest model size (dotted: chance; band: min-max over seeds).",
 }
 
 STYLE = """
@@ -109,6 +111,10 @@ def _aggregates(results: dict) -> list[str]:
     return parts
 
 
+def _ci(ci: list | None) -> str:
+    return "–" if not ci else f"{ci[0]:.3g} – {ci[1]:.3g}"
+
+
 def render(results: dict, figures: dict[str, Path], out_dir: Path) -> str:
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>tokfilter report: "
              f"{html.escape(str(results.get('experiment', '')))}</title><style>{STYLE}</style></head><body>",
@@ -147,6 +153,9 @@ def render(results: dict, figures: dict[str, Path], out_dir: Path) -> str:
         parts.append("<h2>Token classifier</h2>")
         rows = [[c.get("kind"), c.get("params"), c.get("flops_per_token"), c.get("f1"), c.get("auroc"),
                  c.get("threshold")] for c in [classifier, *classifier.get("baselines", [])]]
+        teacher = classifier.get("teacher")
+        if teacher:
+            rows.append([f"teacher: {teacher['labels']} labels", None, None, teacher["test"]["f1"], None, None])
         parts.append(_table(["classifier", "params", "FLOPs/token", "F1", "AUROC", "threshold"], rows))
     slow = results.get("slowdown") or {}
     slow_rows = [[name, v.get("mode"), v.get("forget"), (v.get("ci") or {}).get("forget"), v.get("retain")]
@@ -168,6 +177,20 @@ def render(results: dict, figures: dict[str, Path], out_dir: Path) -> str:
                      f"{a['ci']['forget'][0]:.3g} – {a['ci']['forget'][1]:.3g}", a.get("retain")] for a in seeded]
             parts.append(_table(["configuration", "seeds", "forget slowdown (x)", "95% CI", "retain slowdown (x)"],
                                 rows))
+    canaried = [r for r in runs if r.get("canaries")]
+    if canaried:
+        parts.append("<h2>Canary facts</h2>")
+        parts.append("<p>Fictional facts planted in the pretraining text with known mention counts, asked back as "
+                     "multiple choice (seen templates; 95% Wilson interval over questions; control = the same "
+                     "questions about never-planted names). docs/canaries.md.</p>")
+        rows = []
+        for r in canaried:
+            c = r["canaries"]
+            rows.append([r["name"], *[x for d in ("forget", "retain") for x in
+                                      (c[d].get("accuracy"), _ci(c[d].get("ci")), (c[d].get("control") or {})
+                                       .get("accuracy"))], c["forget"].get("n"), c["forget"].get("chance")])
+        parts.append(_table(["run", "medical accuracy", "95% CI", "medical control", "biology accuracy", "95% CI",
+                             "biology control", "questions per domain", "chance"], rows))
     robust = results.get("robustness") or {}
     if robust:
         parts.append("<h2>Finetuning attack</h2>")

@@ -19,9 +19,10 @@ from dataclasses import asdict
 from tokfilter.atomic import write_json
 from tokfilter.classify.devset import evaluate_on_devset
 from tokfilter.classify.train import train_classifiers
+from tokfilter.corpus.normalize import unit_hash
 from tokfilter.errors import UserError
 from tokfilter.labels.benchmark import load_benchmark
-from tokfilter.labels.weak import weak_labels
+from tokfilter.labels.teacher import teacher_labels, teacher_metrics
 from tokfilter.pipeline.context import Context, log
 from tokfilter.pipeline.folds import divide, out_of_fold
 from tokfilter.shards import ShardSet
@@ -51,10 +52,9 @@ def run(ctx: Context) -> dict:
     fold = _out_of_fold(ctx, label)
     log(f"classifier: trains on {fold['label_documents']:,} label-part documents; the {fold['pretrain_documents']:,} "
         "pretrain-part documents in shards/ are scored out of sample")
-    train_items = [(b.document, b.spans) for b in label]
-    if c.labels == "lexicon":  # weak-to-strong: learn from weak labels, measure against the exact spans
-        weak = weak_labels([doc for doc, _ in train_items], "sentence")
-        train_items = [(doc, weak.get(doc.id, [])) for doc, _ in train_items]
+    train_items, teacher = [(b.document, b.spans) for b in label], None
+    if c.labels != "exact":  # weak-to-strong: learn from a weak teacher's labels, measure against the exact spans
+        train_items, teacher = _weak_items(ctx, label, split["test"])
     kinds = [c.kind, *[k for k in c.baselines if k != c.kind]]
     out_dirs = {kind: out / ("classifier" if kind == c.kind else f"baselines/{kind}") for kind in kinds}
     metrics = train_classifiers(kinds, train_items, [(b.document, b.spans) for b in split["valid"]],
@@ -65,7 +65,30 @@ def run(ctx: Context) -> dict:
     baselines = [_entry(kind, metrics[kind]) | {"natural": evaluate_on_devset(out_dirs[kind])}
                  for kind in kinds[1:] if kind in metrics]
     return {**_entry(c.kind, metrics[c.kind]), "labels": c.labels,
-            "natural": evaluate_on_devset(out_dirs[c.kind]), "baselines": baselines, "out_of_fold": fold}
+            "natural": evaluate_on_devset(out_dirs[c.kind]), "baselines": baselines, "out_of_fold": fold} | (
+        {"teacher": teacher} if teacher else {})
+
+
+def _weak_items(ctx: Context, label: list, test: list) -> tuple[list, dict]:
+    """(training items with the teacher's labels, the teacher's record): `[classifier] labels` on the label part
+    (capped at `label_docs` documents, chosen by id hash), and the same teacher scored against the exact spans of
+    the test split (for `sae`, which reads ~100-200 tokens/s per thread, a quarter as many test documents, >= 40).
+    The SAE's reference text comes from label-part documents it does not label (all of them when none is left)."""
+    c = ctx.exp.classifier
+    chosen = sorted(label, key=lambda b: unit_hash(f"teacher:{b.document.id}"))
+    chosen = chosen[: c.label_docs] if c.label_docs else chosen
+    test_docs = test[: max(c.label_docs // 4, 40)] if c.labels == "sae" else test
+    chosen_ids = {b.document.id for b in chosen}
+    reference = [b for b in label if b.document.id not in chosen_ids] or label
+    weak, info = teacher_labels(c.labels, [b.document for b in chosen + test_docs], reference=reference,
+                                sae_model=c.sae_model, sae_layer=c.sae_layer, seed=ctx.exp.seed, log=log)
+    tokenizer = ctx.tokenizer()
+    teacher = {"labels": c.labels, "documents": len(chosen), "test": teacher_metrics(weak, test_docs, tokenizer),
+               "label_part": teacher_metrics(weak, chosen, tokenizer)} | (
+        {"sae": {k: v for k, v in info.items() if k != "sae_training"}} if info else {})
+    log(f"classifier: teacher '{c.labels}' labelled {len(chosen):,} documents; its token F1 against the exact spans: "
+        f"{teacher['test']['f1']:.3f} on the test split")
+    return [(b.document, weak.get(b.document.id, [])) for b in chosen], teacher
 
 
 def _out_of_fold(ctx: Context, label: list) -> dict:
