@@ -13,11 +13,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-CONFIG_KEYS = ("mode", "size", "threshold", "doc_threshold")  # runs equal on these are seeds of one configuration
+# runs equal on these are seeds of one configuration (`variant`: an experiment's named variant, e.g. label noise)
+CONFIG_KEYS = ("mode", "size", "threshold", "doc_threshold", "variant")
 
 
 def config_of(run: dict) -> dict:
-    """The configuration of a run record: {mode, size, threshold, doc_threshold}."""
+    """The configuration of a run record: {mode, size, threshold, doc_threshold, variant}."""
     return {key: run.get(key) for key in CONFIG_KEYS}
 
 
@@ -32,10 +33,11 @@ def naming_threshold(entry: dict) -> float | None:
 
 
 def config_name(entry: dict) -> str:
-    """`mode-size` or `mode-tTHRESHOLD-size`, the way run names are made."""
+    """`mode-size`, `mode-tTHRESHOLD-size` or `mode-tTHRESHOLD-VARIANT-size`, the way run names are made."""
     shown = naming_threshold(entry)
+    variant = f"-{entry['variant']}" if entry.get("variant") else ""
     return f"{entry.get('mode')}-{entry.get('size')}" if shown is None else \
-        f"{entry.get('mode')}-t{shown:g}-{entry.get('size')}"
+        f"{entry.get('mode')}-t{shown:g}{variant}-{entry.get('size')}"
 
 
 def config_key(run: dict) -> tuple:

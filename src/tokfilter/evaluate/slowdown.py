@@ -15,7 +15,7 @@ percentile interval of the replicates (replicates with b >= 0 have no finite inv
 With three baseline sizes the interval mostly reflects which sizes were drawn; more sizes give tighter intervals.
 
 Several seeds. Runs that carry a `seed` and share a configuration -- (mode, size, threshold, doc_threshold,
-doc_aggregate), size being the record's `size`, else its `params`, else its compute -- are seeds of one
+doc_aggregate, variant), size being the record's `size`, else its `params`, else its compute -- are seeds of one
 configuration. The point fit uses every baseline run (each seed is a point). The bootstrap then also resamples seeds:
 with `runs`, a replicate draws baseline *sizes* with replacement and, for each size drawn, one of its seeds' runs;
 and for a filtered run it draws one of its configuration's seeds' runs (its loss and compute) in place of the run
@@ -31,7 +31,7 @@ nats}, optionally `loss_own`, `name`, `seed`, `params`, `threshold`, `doc_thresh
 `size` there). `flops` is flops per token x *effective* tokens for every mode (DESIGN.md). The output follows
 results.json's `slowdown` entry: `{"fit": {a, b, r2} of the forget domain, "fits": {domain: ...}, "<run name>":
 {domain: slowdown, "ci": ..., "mode", "threshold", "doc_threshold", ...}, "series": [...], "aggregates": [...]}`.
-`series` lists the filtered runs as one series per (mode, threshold, doc_threshold), each in compute order (see
+`series` lists the filtered runs as one series per (mode, threshold, doc_threshold, variant), each in compute order (see
 `series_key`): two document filters with different `doc_threshold`s are two series, as are two token thresholds.
 """
 
@@ -61,17 +61,18 @@ class Run:
     doc_aggregate: str | None = None
     seed: int | None = None  # runs of one configuration with different seeds are resampled together
     size: str | None = None  # the model size (results.json `size`, else the parameter count)
+    variant: str | None = None  # an experiment's named variant (label noise, delayed filtering): its own series
 
     def config_key(self) -> tuple:
         """Runs with equal keys and different seeds are seeds of one configuration."""
         size = self.size if self.size is not None else f"flops={self.flops:.6g}"
-        return (self.mode, size, self.threshold, self.doc_threshold, self.doc_aggregate)
+        return (self.mode, size, self.threshold, self.doc_threshold, self.doc_aggregate, self.variant)
 
 
 def series_key(entry: dict | Run) -> tuple:
-    """(mode, threshold, doc_threshold): the series a run or slowdown entry is drawn in."""
+    """(mode, threshold, doc_threshold, variant): the series a run or slowdown entry is drawn in."""
     get = entry.get if isinstance(entry, dict) else lambda k: getattr(entry, k, None)
-    return (get("mode"), get("threshold"), get("doc_threshold"))
+    return (get("mode"), get("threshold"), get("doc_threshold"), get("variant"))
 
 
 @dataclass
@@ -110,8 +111,10 @@ def _run_from_record(record: dict, where: str, default_name: str, metric: str) -
         raise UserError(f"{where}: flops and losses must be positive")
     size = record.get("size") if record.get("size") is not None else record.get("params")
     aggregate = record.get("doc_aggregate")
+    variant = record.get("variant")
     return Run(str(record.get("name") or default_name), str(record["mode"]), flops, loss, threshold, doc_threshold,
-               None if aggregate is None else str(aggregate), seed, None if size is None else str(size))
+               None if aggregate is None else str(aggregate), seed, None if size is None else str(size),
+               None if variant is None else str(variant))
 
 
 def load_runs(paths: list[str | Path], metric: str = "loss") -> list[Run]:
@@ -202,6 +205,7 @@ def compute_slowdowns(runs: list[Run], samples: int = 2000, method: str = "runs"
                                            "dropped": {}}}
     per_run: dict[str, dict] = {r.name: {"mode": r.mode, "threshold": r.threshold, "doc_threshold": r.doc_threshold,
                                          "doc_aggregate": r.doc_aggregate, "seed": r.seed, "size": r.size,
+                                         **({"variant": r.variant} if r.variant is not None else {}),
                                          "flops": r.flops, "ci": {}, "log10": {}} for r in filtered}
     aggregates: dict[tuple, dict] = {}
     for domain in domains:
@@ -238,6 +242,7 @@ def compute_slowdowns(runs: list[Run], samples: int = 2000, method: str = "runs"
                 entry = aggregates.setdefault(first.config_key(), {
                     "mode": first.mode, "threshold": first.threshold, "doc_threshold": first.doc_threshold,
                     "doc_aggregate": first.doc_aggregate, "size": first.size,
+                    **({"variant": first.variant} if first.variant is not None else {}),
                     "runs": [runs_here[m].name for m in members], "seeds": [runs_here[m].seed for m in members],
                     "flops": float(np.exp(log_cf[idx].mean())), "ci": {}, "log10": {}})
                 log_s = log_cf[idx].mean() - (log_lf[idx].mean() - fit.a) / fit.b if fit.b != 0 else math.nan
@@ -256,9 +261,11 @@ def compute_slowdowns(runs: list[Run], samples: int = 2000, method: str = "runs"
     series: dict[tuple, list[Run]] = {}
     for run in sorted(filtered, key=lambda r: r.flops):
         series.setdefault(series_key(run), []).append(run)
-    out["series"] = [{"mode": m, "threshold": t, "doc_threshold": d, "runs": [r.name for r in rs]}
-                     for (m, t, d), rs in sorted(series.items(), key=lambda kv: (
-                         kv[0][0], -1.0 if kv[0][1] is None else kv[0][1], -1.0 if kv[0][2] is None else kv[0][2]))]
+    out["series"] = [{"mode": m, "threshold": t, "doc_threshold": d, **({"variant": v} if v is not None else {}),
+                      "runs": [r.name for r in rs]}
+                     for (m, t, d, v), rs in sorted(series.items(), key=lambda kv: (
+                         kv[0][0], -1.0 if kv[0][1] is None else kv[0][1], -1.0 if kv[0][2] is None else kv[0][2],
+                         kv[0][3] or ""))]
     if aggregates:
         out["aggregates"] = list(aggregates.values())
     for name in per_run:

@@ -11,6 +11,7 @@ refusal) per seed (run names get `-s{seed}`; results.json adds `aggregates`); th
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,16 @@ class AnnotateSection:
 
 
 @dataclass
+class Variant:
+    """A named set of `tokfilter train` overrides applied to every FILTERED run (ablations): `[[pretrain.variants]]`
+    with `name = "noise0.1"` and `set = {"filter.noise" = 0.1}`. Each filtered run is trained once per variant and
+    named `{mode}-t{threshold}-{name}-{size}`; unfiltered runs are shared (the filter is what varies)."""
+
+    name: str = ""
+    set: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class PretrainSection:
     sizes: list[str] = field(default_factory=lambda: ["tiny-0.1m"])
     modes: list[str] = field(default_factory=lambda: ["none", "document", "mask", "remove"])
@@ -81,6 +92,7 @@ class PretrainSection:
     scores: str = "forget"  # score sidecar to filter on: forget (classifier) | truth (exact labels)
     baseline_sizes: list[str] = field(default_factory=list)  # extra unfiltered sizes for the slowdown fit
     train: dict[str, Any] = field(default_factory=dict)  # tokfilter train overrides for every run
+    variants: list[Variant] = field(default_factory=list)  # ablations: filtered runs once per variant (see Variant)
 
 
 @dataclass
@@ -159,6 +171,15 @@ def validate(exp: Experiment, where: str) -> Experiment:
     probe = TrainConfig()
     for key, value in exp.pretrain.train.items():  # check the train overrides now, not after hours of work
         set_value(probe, key, value, where=f"{where}: pretrain.train")
+    names = [v.name for v in exp.pretrain.variants]
+    for variant in exp.pretrain.variants:
+        if not re.fullmatch(r"[A-Za-z0-9.]+", variant.name):
+            raise UserError(f"{where}: pretrain.variants name {variant.name!r} (expected letters, digits and dots: it "
+                            "becomes part of run names)")
+        for key, value in variant.set.items():
+            set_value(probe, key, value, where=f"{where}: pretrain.variants {variant.name!r}")
+    if len(set(names)) != len(names):
+        raise UserError(f"{where}: pretrain.variants names must be unique, got {names}")
     return exp
 
 

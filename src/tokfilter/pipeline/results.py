@@ -47,6 +47,7 @@ def run_record(run: dict, summary: dict) -> dict:
     return {
         "name": run["name"], "mode": run["mode"], "threshold": summary.get("threshold"), "size": run["size"],
         "doc_threshold": summary.get("doc_threshold"), "doc_aggregate": summary.get("doc_aggregate"),
+        **({"variant": run["variant"], "variant_set": run.get("variant_set")} if run.get("variant") else {}),
         "seed": summary.get("seed"), "steps": summary.get("steps"),
         "params": summary.get("params"), "train_tokens": summary.get("train_tokens"),
         "effective_tokens": summary.get("effective_tokens"), "flops": summary.get("flops"),
@@ -93,7 +94,8 @@ def seed_aggregates(seeds: list[int], runs: list[dict], slowdown: dict, robustne
     """results.json's `aggregates` (module docstring)."""
     slow = {}
     for entry in (slowdown or {}).get("aggregates") or []:
-        slow[(entry.get("mode"), entry.get("size"), entry.get("threshold"), entry.get("doc_threshold"))] = entry
+        slow[(entry.get("mode"), entry.get("size"), entry.get("threshold"), entry.get("doc_threshold"),
+              entry.get("variant"))] = entry
     configurations = []
     for group in _config_groups(runs):
         first = group[0]
@@ -112,7 +114,7 @@ def seed_aggregates(seeds: list[int], runs: list[dict], slowdown: dict, robustne
                                                                 for run in group), CONFIDENCE)}
                                  for d in canary_domains}
         match = slow.get((first["mode"], None if first.get("size") is None else str(first["size"]),
-                          first.get("threshold"), first.get("doc_threshold")))
+                          first.get("threshold"), first.get("doc_threshold"), first.get("variant")))
         if match is not None and len(group) > 1:
             entry["slowdown"] = {**{d: match[d] for d in match.get("ci", {}) if d in match}, "ci": match.get("ci", {})}
         configurations.append(entry)

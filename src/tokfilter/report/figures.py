@@ -118,15 +118,16 @@ def slowdown(results: dict, path: Path) -> Path | None:
     if not points:
         return None
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
-    entries = [{**value, "mode": run["mode"], "threshold": run.get("threshold"),
+    entries = [{**value, "mode": run["mode"], "threshold": run.get("threshold"), "variant": run.get("variant"),
                 "doc_threshold": run.get("doc_threshold"), "flops": run["flops"]} for run, value in points]
     drawn_per_mode: dict[str, int] = {}
-    for (mode, threshold), items in series_by_threshold(entries).items():  # one line per mode and threshold
+    for (mode, threshold, variant), items in series_by_threshold(entries).items():  # a line per mode and threshold
         xs = [item["flops"] for item in items]
         ys = [item["forget"] for item in items]
         cis = [(item.get("ci") or {}).get("forget") or [y, y] for item, y in zip(items, ys)]
         lows, highs = [ci[0] for ci in cis], [ci[1] for ci in cis]
         label = mode if threshold is None else f"{mode} {'frac' if mode == 'document' else 'p'} >= {threshold:g}"
+        label += f" ({variant})" if variant else ""
         style = LINE_STYLES[drawn_per_mode.get(mode, 0) % len(LINE_STYLES)]
         drawn_per_mode[mode] = drawn_per_mode.get(mode, 0) + 1
         ax.errorbar(xs, ys, yerr=[[max(y - lo, 0) for y, lo in zip(ys, lows)],
@@ -299,16 +300,18 @@ def make_figures(results: dict, figures_dir: str | Path) -> dict[str, Path]:
     return made
 
 
-def series_by_threshold(entries: list[dict]) -> dict[tuple[str, float | None], list[dict]]:
-    """Slowdown entries as one series per (mode, threshold that names it), each in compute order: document runs
-    by `doc_threshold`, token modes by `threshold` (evaluate.slowdown.series_key's grouping).
+def series_by_threshold(entries: list[dict]) -> dict[tuple[str, float | None, str | None], list[dict]]:
+    """Slowdown entries as one series per (mode, threshold that names it, variant), each in compute order: document
+    runs by `doc_threshold`, token modes by `threshold` (evaluate.slowdown.series_key's grouping).
 
-    Keys come sorted by mode, then threshold (None first), so figures draw and label them in a stable order.
+    Keys come sorted by mode, then threshold (None first), then variant, so figures draw and label them in a stable
+    order.
     """
-    series: dict[tuple[str, float | None], list[dict]] = {}
+    series: dict[tuple[str, float | None, str | None], list[dict]] = {}
     for entry in sorted(entries, key=lambda e: e["flops"]):
-        series.setdefault((entry["mode"], naming_threshold(entry)), []).append(entry)
-    return dict(sorted(series.items(), key=lambda kv: (kv[0][0], -1.0 if kv[0][1] is None else kv[0][1])))
+        series.setdefault((entry["mode"], naming_threshold(entry), entry.get("variant")), []).append(entry)
+    return dict(sorted(series.items(), key=lambda kv: (kv[0][0], -1.0 if kv[0][1] is None else kv[0][1],
+                                                       kv[0][2] or "")))
 
 
 def plot_slowdowns(result: dict, path: str | Path) -> None:
@@ -318,7 +321,7 @@ def plot_slowdowns(result: dict, path: str | Path) -> None:
     fig, axes = plt.subplots(1, len(domains), figsize=(4.2 * len(domains), 3.6), squeeze=False)
     for ax, domain in zip(axes[0], domains, strict=True):
         low, high = 0.3, 3.0  # show at least a decade around 1 so near-1 values do not blow up the log axis
-        for (mode, threshold), entries in series.items():  # one line per mode and threshold
+        for (mode, threshold, variant), entries in series.items():  # one line per mode and threshold
             points = [(v["flops"], v[domain], v["ci"].get(domain)) for v in entries if v.get(domain) is not None]
             if not points:
                 continue
@@ -328,7 +331,8 @@ def plot_slowdowns(result: dict, path: str | Path) -> None:
             err = np.array([[max(y - lo, 0) for y, (lo, _) in zip(ys, cis, strict=True)],
                             [max(hi - y, 0) for y, (_, hi) in zip(ys, cis, strict=True)]])
             ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3,
-                        label=mode if threshold is None else f"{mode} {threshold:g}")
+                        label=(mode if threshold is None else f"{mode} {threshold:g}") + (f" ({variant})" if variant
+                                                                                           else ""))
             low = min(low, *(max(lo, 1e-300) for lo, _ in cis), *ys)
             high = max(high, *(hi for _, hi in cis), *ys)
         ax.axhline(1.0, color="grey", lw=0.8, ls="--")

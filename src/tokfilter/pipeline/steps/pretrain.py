@@ -1,5 +1,7 @@
 """pretrain: one GPT per size x mode x threshold (none / document / mask / remove) x seed, each its own cached step.
 
+`[[pretrain.variants]]` (ablations: label noise, delayed filtering) train every filtered run once per variant, named
+`{mode}-t{threshold}-{variant}-{size}`, with the variant's `tokfilter train` overrides applied last.
 `plan(exp)` lists the runs, seed by seed (each seed a whole replicate of the grid): with one seed the names are
 `{mode}[-t{threshold}]-{size}` as they always were; with several (`seeds` in the experiment) each gets `-s{seed}`.
 Every run dict carries its `seed`; `run_one(ctx, run)` trains one into runs/<name>/ with the experiment's `[pretrain.train]`
@@ -17,7 +19,7 @@ from tokfilter.pipeline.results import run_record
 from tokfilter.train.config import TrainConfig, set_value, validate
 
 NAME = "pretrain"
-GRID_KEYS = ("sizes", "modes", "thresholds", "doc_thresholds", "doc_token_threshold", "baseline_sizes")
+GRID_KEYS = ("sizes", "modes", "thresholds", "doc_thresholds", "doc_token_threshold", "baseline_sizes", "variants")
 
 
 def needs(exp: Experiment) -> list[str]:
@@ -38,11 +40,15 @@ def grid(exp: Experiment) -> list[dict]:
         for mode in p.modes:
             thresholds = [None] if mode == "none" else (p.doc_thresholds if mode == "document" else p.thresholds)
             for threshold in thresholds:
-                name = f"{mode}-{size}" if threshold is None else f"{mode}-t{threshold:g}-{size}"
-                run = {"name": name, "size": size, "mode": mode, "threshold": threshold}
-                if mode == "document":  # the token threshold behind the fraction-of-forget-tokens aggregate
-                    run["token_threshold"] = p.doc_token_threshold
-                runs.append(run)
+                for variant in (p.variants or [None]) if threshold is not None else [None]:
+                    tag = "" if variant is None else f"-{variant.name}"
+                    name = f"{mode}-{size}" if threshold is None else f"{mode}-t{threshold:g}{tag}-{size}"
+                    run = {"name": name, "size": size, "mode": mode, "threshold": threshold}
+                    if mode == "document":  # the token threshold behind the fraction-of-forget-tokens aggregate
+                        run["token_threshold"] = p.doc_token_threshold
+                    if variant is not None:
+                        run |= {"variant": variant.name, "variant_set": dict(variant.set)}
+                    runs.append(run)
     for size in p.baseline_sizes:
         if size not in p.sizes:
             runs.append({"name": f"none-{size}", "size": size, "mode": "none", "threshold": None})
@@ -79,6 +85,8 @@ def train_config(ctx: Context, run: dict) -> TrainConfig:
         config.filter.threshold = run["token_threshold"]
     elif run["threshold"] is not None:
         config.filter.threshold = run["threshold"]
+    for key, value in (run.get("variant_set") or {}).items():
+        set_value(config, key, value, where=f"pretrain.variants {run['variant']!r}")
     config.run.seed = run.get("seed", ctx.exp.seed)
     config.run.progress = False
     validate(config)
