@@ -49,3 +49,15 @@ def test_bad_experiment_files(tmp_path, text, message):
     with pytest.raises(UserError) as err:
         load_experiment(path)
     assert message in str(err.value)
+
+
+def test_set_overrides_are_checked_like_the_file(tmp_path):
+    path = tmp_path / "exp.toml"
+    path.write_text("[classifier]\nbudget = 'quick'\n")
+    exp = load_experiment(path, sets=['classifier.labels="document"', "seeds=[0, 1]", "pretrain.train.optim.lr=0.003"])
+    assert exp.classifier.labels == "document" and exp.seeds == [0, 1]
+    assert exp.pretrain.train == {"optim.lr": 0.003}
+    with pytest.raises(UserError, match="did you mean 'classifier.labels'"):
+        load_experiment(path, sets=["classifier.labelz=exact"])
+    with pytest.raises(UserError, match="classifier.labels = 'oracle' is not one of"):
+        load_experiment(path, sets=["classifier.labels=oracle"])

@@ -27,6 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("experiment", metavar="EXPERIMENT.toml")
     run.add_argument("--out", metavar="DIR", help="output directory (default: runs/<experiment name>)")
     run.add_argument("--force", action="store_true", help="recompute every stage")
+    run.add_argument("--set", dest="sets", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                     help="override one experiment setting (repeatable; the value is read as TOML), e.g. "
+                          "--set classifier.labels='\"sentence\"' --set seeds=[0,1]")
     run.add_argument("--plan", "--dry-run", dest="plan", action="store_true",
                      help="print the plan: documents and tokens per domain and split, the runs with their budgets, "
                           "stages that will be skipped and why, data problems, and a wall-time estimate measured on "
@@ -34,11 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.set_defaults(func=run_experiment)
 
 
-def _execute(experiment_path: Path, out: Path, force: bool, plan_only: bool = False) -> int:
+def _execute(experiment_path: Path, out: Path, force: bool, plan_only: bool = False, sets: list[str] = ()) -> int:
     from tokfilter.pipeline.results import print_summary
     from tokfilter.pipeline.run import run_pipeline  # torch
 
-    exp = load_experiment(experiment_path)
+    exp = load_experiment(experiment_path, sets=sets)
     if plan_only:
         plan = make_plan(exp, measure=True)
         print(format_plan(plan))
@@ -61,4 +64,4 @@ def run_demo(args: argparse.Namespace) -> int:
 def run_experiment(args: argparse.Namespace) -> int:
     path = Path(args.experiment)
     out = Path(args.out) if args.out else Path("runs") / path.stem
-    return _execute(path, out, args.force, args.plan)
+    return _execute(path, out, args.force, args.plan, args.sets)

@@ -12,13 +12,14 @@ refusal) per seed (run names get `-s{seed}`; results.json adds `aggregates`); th
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tokfilter.canaries.settings import CanarySettings
 from tokfilter.classify.settings import budget_settings
-from tokfilter.config import from_dict, read_toml, suggest
+from tokfilter.config import apply_overrides, from_dict, read_toml, suggest
 from tokfilter.errors import UserError
 from tokfilter.filtering import DOC_AGGREGATES, MODES
 from tokfilter.labels.teacher import SOURCES
@@ -183,13 +184,14 @@ def validate(exp: Experiment, where: str) -> Experiment:
     return exp
 
 
-def load_experiment(path: str | Path, overrides: dict | None = None) -> Experiment:
-    """Read and validate an experiment TOML file."""
+def load_experiment(path: str | Path, overrides: dict | None = None, sets: Sequence[str] = ()) -> Experiment:
+    """Read and validate an experiment TOML file; `sets` are `section.key=value` strings (`tokfilter run --set`)
+    applied before validation, e.g. `classifier.labels="sentence"` or `pretrain.train.optim.lr=0.003`."""
     path = Path(path)
     data = read_toml(path, "experiment")
     for key, value in (overrides or {}).items():
         data[key] = value
-    return validate(from_dict(Experiment, data, str(path)), str(path))
+    return validate(apply_overrides(from_dict(Experiment, data, str(path)), list(sets)), str(path))
 
 
 def shipped_experiment(name: str) -> Path:
