@@ -4,7 +4,9 @@ Shards store scores, never decisions (DESIGN.md); these functions turn scores in
 threshold, noise rate or delay needs no re-annotation. Used by training batches (train/data.py), the exports
 (annotate/export.py) and the token viewer (report/view.py), so all three filter identically.
 
-A token is forget when score >= threshold. Label noise flips each token decision (each document decision in
+A token is forget when score >= threshold. With a coarser `granularity` (the paper's coarse-label ablation), each
+token's score is first replaced by the mean score of its sentence or document (`pool_scores`), so whole sentences or
+documents are masked or removed together. Label noise flips each token decision (each document decision in
 `document` mode) with probability r; the flip is a hash of (seed, shard, position), so it is the same whichever
 order data is read in. Masking is keyed on the *target* token (PAPER.md).
 
@@ -19,6 +21,9 @@ IGNORE_INDEX = -100
 MODES = ("none", "document", "mask", "remove")  # filtering modes
 TOKEN_MODES = ("mask", "remove")
 DOC_AGGREGATES = ("frac", "mean")
+GRANULARITIES = ("token", "sentence", "document")  # the unit a token-mode decision is made on
+SENTENCE_END = (".", "!", "?")
+CLOSERS = "\"')]\u201d\u2019"
 
 # ----- pure functions (numpy in, numpy out) -----
 
@@ -86,3 +91,35 @@ def documents_to_drop(doc_scores: np.ndarray, doc_threshold: float, noise: float
     if noise > 0:
         drop ^= hash_uniform(seed, stream + (1 << 20), np.arange(len(drop))) < noise
     return drop
+
+
+def sentence_end_table(token_texts: list[str]) -> np.ndarray:
+    """Per vocabulary id, whether a token with this text ends a sentence: its text, without trailing spaces and
+    closing quotes/brackets, ends with . ! or ?, or it holds a newline. Abbreviations ("Dr.") split too: coarse by
+    design, and the same rule for every mode and threshold."""
+    table = np.zeros(len(token_texts), dtype=bool)
+    for i, text in enumerate(token_texts):
+        stripped = text.rstrip().rstrip(CLOSERS)
+        table[i] = "\n" in text or stripped.endswith(SENTENCE_END)
+    return table
+
+
+def pool_scores(scores: np.ndarray, doc_ends: np.ndarray, granularity: str, tokens: np.ndarray | None = None,
+                sentence_end: np.ndarray | None = None) -> np.ndarray:
+    """Each token's score replaced by the mean score of its unit: `sentence` (ends after a token flagged by
+    `sentence_end[token]`, or at a document end) or `document`; `token` returns the scores unchanged (float32)."""
+    values = np.asarray(scores, dtype=np.float32)
+    if granularity == "token" or len(values) == 0:
+        return values
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"unknown granularity {granularity!r} (one of {', '.join(GRANULARITIES)})")
+    unit_end = np.zeros(len(values), dtype=bool)
+    unit_end[np.asarray(doc_ends, dtype=np.int64) - 1] = True
+    if granularity == "sentence":
+        if tokens is None or sentence_end is None:
+            raise ValueError("sentence granularity needs the tokens and a sentence_end table")
+        unit_end |= sentence_end[np.asarray(tokens, dtype=np.int64)]
+    unit = np.concatenate([[0], np.cumsum(unit_end[:-1])])
+    sums = np.bincount(unit, weights=values.astype(np.float64))
+    counts = np.bincount(unit)
+    return (sums / np.maximum(counts, 1)).astype(np.float32)[unit]

@@ -234,3 +234,35 @@ def test_fixed_refuses_a_filter_that_leaves_almost_nothing(tmp_path, spliced_sha
     src = BatchSource(shards, seq_len=64, batch_size=4, mode="mask", score_name="all", seed=0)
     with pytest.raises(UserError, match="too little to train on"):
         src.next_batch()
+
+
+def test_pool_scores_averages_over_sentences_and_documents():
+    from tokfilter.filtering import pool_scores, sentence_end_table
+
+    table = sentence_end_table(["a", " b", ".", "!\n", " c", "?\"", "<eot>"])
+    assert table.tolist() == [False, False, True, True, False, True, False]
+    tokens = np.array([0, 1, 2, 0, 3, 4, 1, 6])  # "a b." | "a!\n" | " c b<eot>"
+    scores = np.array([1.0, 0.0, 0.5, 0.2, 0.4, 0.9, 0.3, 0.0], dtype=np.float16)
+    ends = np.array([5, 8])  # two documents
+    sentence = pool_scores(scores, ends, "sentence", tokens, table)
+    np.testing.assert_allclose(sentence, [0.5, 0.5, 0.5, 0.3, 0.3, 0.4, 0.4, 0.4], atol=1e-3)
+    document = pool_scores(scores, ends, "document")
+    np.testing.assert_allclose(document, [0.42] * 5 + [0.4] * 3, atol=1e-3)
+    np.testing.assert_array_equal(pool_scores(scores, ends, "token"), scores.astype(np.float32))
+
+
+@pytest.mark.parametrize("granularity", ["sentence", "document"])
+def test_coarse_granularity_filters_whole_units_on_real_text(spliced_shards, granularity):
+    from tokfilter.filtering import pool_scores, sentence_end_table
+
+    train, _ = spliced_shards
+    fine = BatchSource(train, seq_len=64, batch_size=8, mode="mask", score_name="truth", threshold=0.5, seed=0)
+    coarse = BatchSource(train, seq_len=64, batch_size=8, mode="mask", score_name="truth", threshold=0.5, seed=0,
+                         granularity=granularity)
+    assert 0.0 < coarse.filtered_fraction() and coarse.filtered_fraction() != fine.filtered_fraction()
+    table = sentence_end_table([train.tokenizer.decode([i]) for i in range(train.vocab_size)])
+    assert 0 < table.sum() < len(table) // 4  # punctuation and newline tokens only
+    pooled = pool_scores(train.scores(0, "truth"), train.doc_ends(0), granularity, train.tokens(0), table)
+    for start, end in train.documents(0)[:50]:  # a unit is filtered as one: within a document the pooled
+        values = pooled[start:end]  # score takes one value per unit, so document granularity gives one per doc
+        assert len(np.unique(values)) <= (1 if granularity == "document" else end - start)

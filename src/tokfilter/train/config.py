@@ -24,7 +24,7 @@ from pathlib import Path
 
 from tokfilter.config import from_dict, load, set_dotted, suggest
 from tokfilter.errors import UserError
-from tokfilter.filtering import DOC_AGGREGATES, MODES
+from tokfilter.filtering import DOC_AGGREGATES, GRANULARITIES, MODES
 from tokfilter.runtime import DEVICES
 
 BATCH_TARGETS = ("fixed", "rows")  # data.batch_targets (see tokfilter.train.data)
@@ -61,6 +61,7 @@ class FilterSection:
     doc_aggregate: str = "mean"  # mean (mean score) | frac (fraction of tokens >= threshold)
     noise: float = 0.0  # flip each decision with this probability
     delay: float = 0.0  # start filtering after this fraction of the token budget
+    granularity: str = "token"  # mask/remove decide per token | sentence | document (mean score of the unit)
 
 
 @dataclass
@@ -139,8 +140,8 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
 def validate(config: TrainConfig) -> None:
     """Value checks that the types alone do not catch."""
     choices = {"data.sampling": ("random", "sequential"), "data.batch_targets": BATCH_TARGETS, "filter.mode": MODES,
-               "filter.doc_aggregate": DOC_AGGREGATES, "budget.unit": ("effective", "train"), "run.device": DEVICES,
-               "run.dtype": ("auto", "float32", "bfloat16")}
+               "filter.doc_aggregate": DOC_AGGREGATES, "filter.granularity": GRANULARITIES,
+               "budget.unit": ("effective", "train"), "run.device": DEVICES, "run.dtype": ("auto", "float32", "bfloat16")}
     for dotted, allowed in choices.items():
         section, key = dotted.split(".")
         value = getattr(getattr(config, section), key)

@@ -48,10 +48,13 @@ from tokfilter.errors import UserError
 from tokfilter.filtering import (  # noqa: F401  (re-exported: the batch code's vocabulary)
     IGNORE_INDEX,
     MODES,
+    TOKEN_MODES,
     document_scores,
     documents_to_drop,
     hash_uniform,
     make_example,
+    pool_scores,
+    sentence_end_table,
     token_labels,
 )
 from tokfilter.shards import ShardSet
@@ -120,7 +123,7 @@ class BatchSource:
     def __init__(self, shards: ShardSet, seq_len: int, batch_size: int, mode: str = "none",
                  score_name: str = "forget", threshold: float = 0.5, doc_threshold: float = 0.5,
                  doc_aggregate: str = "mean", noise: float = 0.0, sampling: str = "random", seed: int = 0,
-                 rank: int = 0, world_size: int = 1, batch_targets: str = "fixed"):
+                 rank: int = 0, world_size: int = 1, batch_targets: str = "fixed", granularity: str = "token"):
         if mode not in MODES:
             raise UserError(f"filter mode {mode!r} is not one of {', '.join(MODES)}")
         if sampling not in ("random", "sequential"):
@@ -141,6 +144,11 @@ class BatchSource:
         tokens = [shards.tokens(i) for i in range(shards.num_shards)]
         self.raw_views = [_RawView(t) for t in tokens]
         self.scores = [shards.scores(i, score_name) for i in range(shards.num_shards)] if mode != "none" else None
+        if mode in TOKEN_MODES and granularity != "token":  # coarse labels: one decision per sentence / document
+            table = sentence_end_table([shards.tokenizer.decode([i]) for i in range(shards.vocab_size)]) \
+                if granularity == "sentence" else None
+            self.scores = [pool_scores(self.scores[i], shards.doc_ends(i), granularity, tokens[i], table)
+                           for i in range(shards.num_shards)]
         self.kept_views = None
         self.dropped_tokens = 0
         if mode == "document":

@@ -86,14 +86,16 @@ def filter_fields(config: TrainConfig) -> dict:
                    doc_aggregate = "frac" (the fraction of tokens at or above it); null for none and "mean" documents;
     doc_threshold  document runs: a document is dropped when its aggregate >= doc_threshold; null otherwise;
     doc_aggregate  document runs: "mean" or "frac"; null otherwise;
-    noise, delay   label-noise rate and delayed-start fraction (0 for none)."""
+    noise, delay   label-noise rate and delayed-start fraction (0 for none);
+    granularity    mask / remove runs that decide per sentence or document (absent for per-token decisions)."""
     fc = config.filter
     document = fc.mode == "document"
     token_threshold = fc.mode in ("mask", "remove") or (document and fc.doc_aggregate == "frac")
     return {"threshold": fc.threshold if token_threshold else None,
             "doc_threshold": fc.doc_threshold if document else None,
             "doc_aggregate": fc.doc_aggregate if document else None,
-            "noise": fc.noise if fc.mode != "none" else 0.0, "delay": fc.delay if fc.mode != "none" else 0.0}
+            "noise": fc.noise if fc.mode != "none" else 0.0, "delay": fc.delay if fc.mode != "none" else 0.0,
+            **({"granularity": fc.granularity} if fc.mode in ("mask", "remove") and fc.granularity != "token" else {})}
 
 
 def train_step(model: GPT, fwd_model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
@@ -189,7 +191,7 @@ def _train(config: TrainConfig, out: Path, ddp: _Dist) -> dict:
     budget = bc.tokens if bc.tokens > 0 else int(bc.tokens_per_param * params)
     source = BatchSource(shards, mcfg.seq_len, config.data.batch_size, fc.mode, fc.scores, fc.threshold,
                          fc.doc_threshold, fc.doc_aggregate, fc.noise, config.data.sampling, rc.seed,
-                         ddp.rank, ddp.world_size, config.data.batch_targets)
+                         ddp.rank, ddp.world_size, config.data.batch_targets, fc.granularity)
     local_rows = config.data.batch_size // ddp.world_size
     micro = config.data.micro_batch_size or local_rows
     if local_rows % micro:
