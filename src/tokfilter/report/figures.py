@@ -7,6 +7,8 @@
     classifier_pr.png precision-recall curves of the token classifier and its baselines
     refusal.png       refusal rates on held-out medical vs general prompts per pretraining mode
     mcq.png           multiple-choice accuracy per set or group next to chance
+    variants.png      ablations (`[[pretrain.variants]]`): forget and retain loss change against the unfiltered run of
+                      the same size and seed, per variant, a line per size and threshold (mean, 95% t-interval)
     canaries.png      canary-fact accuracy against mentions per fact, one panel per domain, a line per run
                       configuration at the largest size (mean over seeds with its min-max band), chance dotted
 
@@ -270,6 +272,57 @@ def canaries(results: dict, path: Path) -> Path | None:
     return _save(fig, path)
 
 
+def variant_deltas(results: dict) -> list[dict]:
+    """Per (mode, size, threshold, variant): forget / retain loss change against the unfiltered run of the same size
+    and seed, as STATs over seeds (evaluate.intervals.mean_interval); variants in the order they first appear."""
+    from tokfilter.evaluate.intervals import mean_interval
+
+    runs = results.get("runs", [])
+    base = {(r.get("size"), r.get("seed")): r for r in runs if r["mode"] == "none"}
+    groups: dict[tuple, list[dict]] = {}
+    for run in runs:
+        if run.get("variant") and (run.get("size"), run.get("seed")) in base:
+            groups.setdefault((run["mode"], run.get("size"), naming_threshold(run), run["variant"]), []).append(run)
+    out = []
+    for (mode, size, threshold, variant), group in groups.items():
+        entry = {"mode": mode, "size": size, "threshold": threshold, "variant": variant, "n": len(group),
+                 "params": group[0].get("params"),
+                 "tokens_filtered_frac": mean_interval(r.get("tokens_filtered_frac") for r in group)}
+        for domain in ("forget", "retain", "general"):
+            entry[domain] = mean_interval(
+                (r.get("loss") or {}).get(domain, float("nan")) - (base[(r.get("size"), r.get("seed"))].get("loss")
+                                                                   or {}).get(domain, float("nan")) for r in group)
+        out.append(entry)
+    return out
+
+
+def variants(results: dict, path: Path) -> Path | None:
+    deltas = [d for d in variant_deltas(results) if d["forget"] and d["retain"]]
+    if not deltas:
+        return None
+    order = list(dict.fromkeys(d["variant"] for d in deltas))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    lines: dict[tuple, list[dict]] = {}
+    for d in deltas:
+        lines.setdefault((d["mode"], d["params"] or 0, d["size"], d["threshold"]), []).append(d)
+    for k, ((mode, _, size, threshold), entries) in enumerate(sorted(lines.items(), key=lambda kv: kv[0][:2])):
+        entries.sort(key=lambda d: order.index(d["variant"]))
+        xs = [order.index(d["variant"]) + 0.04 * (k - len(lines) / 2) for d in entries]
+        for ax, domain in zip(axes, ("forget", "retain"), strict=True):
+            ys = [d[domain]["mean"] for d in entries]
+            err = [[0.0, 0.0] if d[domain]["ci"] is None else
+                   [d[domain]["mean"] - d[domain]["ci"][0], d[domain]["ci"][1] - d[domain]["mean"]] for d in entries]
+            ax.errorbar(xs, ys, yerr=np.array(err).T, marker=MODE_MARKERS.get(mode, "o"), capsize=3,
+                        label=f"{mode} {'frac' if mode == 'document' else 'p'} >= {threshold:g}, {size}")
+    for ax, domain in zip(axes, ("forget", "retain"), strict=True):
+        ax.axhline(0.0, color="grey", linewidth=0.8, linestyle=":")
+        ax.set_xticks(range(len(order)), order, rotation=15, fontsize=8)
+        ax.set_ylabel(f"{domain} loss change vs unfiltered (nats)")
+        ax.set_title(f"{'Removed' if domain == 'forget' else 'Kept'}: {domain} domain")
+    axes[0].legend(fontsize=7)
+    return _save(fig, path)
+
+
 def _label(run: dict) -> str:
     mode, threshold = run["mode"], naming_threshold(run)
     if mode == "none":
@@ -284,6 +337,7 @@ FIGURES: dict[str, Callable[[dict, Path], Path | None]] = {
     "classifier_pr": classifier_pr,
     "refusal": refusal,
     "mcq": mcq,
+    "variants": variants,
     "canaries": canaries,
 }
 

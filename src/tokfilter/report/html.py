@@ -24,6 +24,8 @@ CAPTIONS = {
     "classifier_pr": "Precision-recall of the token classifiers on the exact-span test split.",
     "refusal": "Refusal rates after refusal training, on held-out medical questions and general instructions.",
     "mcq": "Multiple-choice accuracy per set (dotted lines: chance).",
+    "variants": "Ablation variants: forget (left) and retain (right) loss change against the unfiltered model of the "
+                "same size and seed, per variant (mean over seeds, 95% t-interval).",
     "canaries": "Canary-fact accuracy against mentions per fact in the pretraining text, medical and biology "
                 "facts, largest model size (dotted: chance; band: min-max over seeds).",
 }

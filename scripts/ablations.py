@@ -1,0 +1,179 @@
+"""Tables (markdown) and figures for docs/ablations.md from ablation runs' results.json files.
+
+    python scripts/ablations.py variants runs/ablations/label-noise-quick --out docs/ablations
+    python scripts/ablations.py frontier runs/ablations/thresholds-quick --out docs/ablations
+    python scripts/ablations.py weak-to-strong runs/ablations/weak-to-strong-quick-* --out docs/ablations
+
+Each command prints a markdown table (what docs/ablations.md quotes), copies every results.json it read to
+docs/results/ablations/<experiment>[-<labels>].json (so the table can be regenerated from committed files), and
+writes a figure into --out. Intervals are 95% t-intervals over seeds (evaluate/intervals.py); slowdowns and their
+intervals come from results.json's own seed bootstrap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from tokfilter.evaluate.intervals import config_name, format_stat, mean_interval, naming_threshold
+from tokfilter.report.figures import _save, plt, variant_deltas, variants
+
+RESULTS = Path("docs/results/ablations")
+
+
+def _read(directory: str) -> dict:
+    path = Path(directory)
+    path = path / "results.json" if path.is_dir() else path
+    return json.loads(path.read_text())
+
+
+def _keep(results: dict, source: str, suffix: str = "") -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    source_path = Path(source) / "results.json" if Path(source).is_dir() else Path(source)
+    shutil.copyfile(source_path, RESULTS / f"{results['experiment']}{suffix}.json")
+
+
+def _slowdown(results: dict, entry: dict) -> str:
+    for agg in (results.get("slowdown") or {}).get("aggregates") or []:
+        if (agg.get("mode"), agg.get("size"), naming_threshold(agg), agg.get("variant")) == \
+                (entry["mode"], entry["size"], entry["threshold"], entry.get("variant")):
+            ci = (agg.get("ci") or {}).get("forget")
+            value = agg.get("forget")
+            return "-" if value is None else f"{value:.2f}x" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+    return "-"
+
+
+def cmd_variants(args: argparse.Namespace) -> None:
+    results = _read(args.dir)
+    _keep(results, args.dir)
+    print("| variant | size | mode, threshold | tokens filtered | Δ forget | Δ retain | forget slowdown | seeds |")
+    print("|---|---|---|---|---|---|---|---|")
+    for d in sorted(variant_deltas(results), key=lambda d: (d["params"] or 0, d["threshold"] or 0)):
+        print(f"| {d['variant']} | {d['size']} | {d['mode']} {d['threshold']:g} | "
+              f"{format_stat(d['tokens_filtered_frac'], '.1%')} | {format_stat(d['forget'], '+.3f')} | "
+              f"{format_stat(d['retain'], '+.3f')} | {_slowdown(results, d)} | {d['n']} |")
+    out = Path(args.out) / f"{results['experiment']}.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    variants(results, out)
+    print(f"\nfigure: {out}")
+
+
+def _config_deltas(results: dict) -> list[dict]:
+    """Every filtered configuration's loss change against the unfiltered run of its size and seed, over seeds."""
+    runs = results.get("runs", [])
+    base = {(r.get("size"), r.get("seed")): r for r in runs if r["mode"] == "none"}
+    groups: dict[str, list[dict]] = {}
+    for run in runs:
+        if run["mode"] != "none" and (run.get("size"), run.get("seed")) in base:
+            groups.setdefault(config_name(run), []).append(run)
+    out = []
+    for name, group in groups.items():
+        first = group[0]
+        entry = {"name": name, "mode": first["mode"], "size": first.get("size"), "params": first.get("params"),
+                 "threshold": naming_threshold(first), "variant": first.get("variant"), "n": len(group),
+                 "tokens_filtered_frac": mean_interval(r.get("tokens_filtered_frac") for r in group)}
+        for domain in ("forget", "retain"):
+            entry[domain] = mean_interval(r["loss"][domain] - base[(r.get("size"), r.get("seed"))]["loss"][domain]
+                                          for r in group)
+        out.append(entry)
+    return out
+
+
+def cmd_frontier(args: argparse.Namespace) -> None:
+    results = _read(args.dir)
+    _keep(results, args.dir)
+    deltas = _config_deltas(results)
+    largest = max(d["params"] or 0 for d in deltas)
+    print("| run (largest size) | tokens filtered | Δ forget | Δ retain | forget slowdown | seeds |")
+    print("|---|---|---|---|---|---|")
+    rows = sorted((d for d in deltas if (d["params"] or 0) == largest),
+                  key=lambda d: (d["mode"], d["tokens_filtered_frac"]["mean"]))
+    for d in rows:
+        print(f"| {d['name']} | {format_stat(d['tokens_filtered_frac'], '.1%')} | {format_stat(d['forget'], '+.3f')} | "
+              f"{format_stat(d['retain'], '+.3f')} | {_slowdown(results, d)} | {d['n']} |")
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    for mode, color in (("document", "#d62728"), ("mask", "#1f77b4"), ("remove", "#2ca02c")):
+        points = sorted((d for d in rows if d["mode"] == mode), key=lambda d: d["tokens_filtered_frac"]["mean"])
+        if not points:
+            continue
+        ax.errorbar([d["retain"]["mean"] for d in points], [d["forget"]["mean"] for d in points],
+                    xerr=_err([d["retain"] for d in points]), yerr=_err([d["forget"] for d in points]), marker="o",
+                    color=color, capsize=3, label=mode)
+        for d in points:
+            ax.annotate(f"{d['tokens_filtered_frac']['mean']:.0%}", (d["retain"]["mean"], d["forget"]["mean"]),
+                        fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel("retain loss change (nats; left = more kept)")
+    ax.set_ylabel("forget loss change (nats; up = more removed)")
+    ax.set_title(f"{results['experiment']}: frontier at the largest size (labels: share filtered)")
+    ax.legend()
+    out = Path(args.out) / f"{results['experiment']}.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _save(fig, out)
+    print(f"\nfigure: {out}")
+
+
+def _err(stats: list[dict]) -> list[list[float]]:
+    return [[0.0 if s["ci"] is None else s["mean"] - s["ci"][0] for s in stats],
+            [0.0 if s["ci"] is None else s["ci"][1] - s["mean"] for s in stats]]
+
+
+def cmd_weak_to_strong(args: argparse.Namespace) -> None:
+    rows = []
+    for directory in args.dirs:
+        results = _read(directory)
+        c = results["classifier"]
+        labels = c.get("labels", "exact")
+        _keep(results, directory, f"-{labels}")
+        teacher = (c.get("teacher") or {}).get("test") or {}
+        deltas = {d["name"].rsplit("-", 1)[0]: d for d in _config_deltas(results)
+                  if (d["params"] or 0) == max(e["params"] or 0 for e in _config_deltas(results))}
+        remove = next((d for name, d in deltas.items() if name.startswith("remove")), None)
+        document = next((d for name, d in deltas.items() if name.startswith("document")), None)
+        rows.append({"labels": labels, "teacher_f1": teacher.get("f1"), "student_f1": c.get("f1"),
+                     "natural_f1": ((c.get("natural") or {}).get("all") or {}).get("f1"), "remove": remove,
+                     "document": document, "documents": (c.get("teacher") or {}).get("documents")})
+    print("| biLM trained on | documents | teacher F1 (test) | biLM F1 (test) | biLM F1 (natural) | remove Δ forget / "
+          "Δ retain | document Δ forget / Δ retain |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        f1 = "-" if r["teacher_f1"] is None else f"{r['teacher_f1']:.3f}"
+        effect = {k: "-" if r[k] is None else f"{format_stat(r[k]['forget'], '+.3f')} / "
+                  f"{format_stat(r[k]['retain'], '+.3f')}" for k in ("remove", "document")}
+        print(f"| {r['labels']} | {r['documents'] or 'all'} | {f1} | {r['student_f1']:.3f} | "
+              f"{r['natural_f1'] if r['natural_f1'] is None else round(r['natural_f1'], 3)} | {effect['remove']} | "
+              f"{effect['document']} |")
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    xs = range(len(rows))
+    ax.bar([x - 0.2 for x in xs], [r["teacher_f1"] or 0 for r in rows], 0.4, label="teacher (its own labels)")
+    ax.bar([x + 0.2 for x in xs], [r["student_f1"] for r in rows], 0.4, label="biLM trained on them")
+    ax.set_xticks(list(xs), [r["labels"] for r in rows])
+    ax.set_ylabel("token F1 against exact spans, test split")
+    ax.set_ylim(0, 1)
+    ax.set_title("Weak-to-strong: does the student beat its teacher?")
+    ax.legend()
+    out = Path(args.out) / "weak-to-strong.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _save(fig, out)
+    print(f"\nfigure: {out}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, func in (("variants", cmd_variants), ("frontier", cmd_frontier)):
+        p = sub.add_parser(name)
+        p.add_argument("dir")
+        p.add_argument("--out", default="docs/ablations")
+        p.set_defaults(func=func)
+    p = sub.add_parser("weak-to-strong")
+    p.add_argument("dirs", nargs="+")
+    p.add_argument("--out", default="docs/ablations")
+    p.set_defaults(func=cmd_weak_to_strong)
+    args = parser.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
