@@ -17,7 +17,7 @@ import json
 import shutil
 from pathlib import Path
 
-from tokfilter.evaluate.intervals import config_name, format_stat, mean_interval, naming_threshold
+from tokfilter.evaluate.intervals import deltas_vs_unfiltered, format_stat, naming_threshold
 from tokfilter.report.figures import _save, plt, variant_deltas, variants
 
 RESULTS = Path("docs/results/ablations")
@@ -61,24 +61,7 @@ def cmd_variants(args: argparse.Namespace) -> None:
 
 
 def _config_deltas(results: dict) -> list[dict]:
-    """Every filtered configuration's loss change against the unfiltered run of its size and seed, over seeds."""
-    runs = results.get("runs", [])
-    base = {(r.get("size"), r.get("seed")): r for r in runs if r["mode"] == "none"}
-    groups: dict[str, list[dict]] = {}
-    for run in runs:
-        if run["mode"] != "none" and (run.get("size"), run.get("seed")) in base:
-            groups.setdefault(config_name(run), []).append(run)
-    out = []
-    for name, group in groups.items():
-        first = group[0]
-        entry = {"name": name, "mode": first["mode"], "size": first.get("size"), "params": first.get("params"),
-                 "threshold": naming_threshold(first), "variant": first.get("variant"), "n": len(group),
-                 "tokens_filtered_frac": mean_interval(r.get("tokens_filtered_frac") for r in group)}
-        for domain in ("forget", "retain"):
-            entry[domain] = mean_interval(r["loss"][domain] - base[(r.get("size"), r.get("seed"))]["loss"][domain]
-                                          for r in group)
-        out.append(entry)
-    return out
+    return [{**d, "threshold": naming_threshold(d)} for d in deltas_vs_unfiltered(results.get("runs", []))]
 
 
 def cmd_frontier(args: argparse.Namespace) -> None:
@@ -127,10 +110,10 @@ def cmd_weak_to_strong(args: argparse.Namespace) -> None:
         labels = c.get("labels", "exact")
         _keep(results, directory, f"-{labels}")
         teacher = (c.get("teacher") or {}).get("test") or {}
-        deltas = {d["name"].rsplit("-", 1)[0]: d for d in _config_deltas(results)
-                  if (d["params"] or 0) == max(e["params"] or 0 for e in _config_deltas(results))}
-        remove = next((d for name, d in deltas.items() if name.startswith("remove")), None)
-        document = next((d for name, d in deltas.items() if name.startswith("document")), None)
+        deltas = _config_deltas(results)
+        largest = [d for d in deltas if (d["params"] or 0) == max(e["params"] or 0 for e in deltas)]
+        remove = next((d for d in largest if d["mode"] == "remove"), None)
+        document = next((d for d in largest if d["mode"] == "document"), None)
         rows.append({"labels": labels, "teacher_f1": teacher.get("f1"), "student_f1": c.get("f1"),
                      "natural_f1": ((c.get("natural") or {}).get("all") or {}).get("f1"), "remove": remove,
                      "document": document, "documents": (c.get("teacher") or {}).get("documents")})

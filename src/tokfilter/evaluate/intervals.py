@@ -78,3 +78,28 @@ def format_stat(stat: dict | None, spec: str = ".3f", missing: str = "-") -> str
     if stat.get("ci") is None:
         return format(stat["mean"], spec)
     return f"{format(stat['mean'], spec)} [{format(stat['ci'][0], spec)}, {format(stat['ci'][1], spec)}]"
+
+
+def deltas_vs_unfiltered(runs: list[dict], domains: tuple[str, ...] = ("forget", "retain", "general")) -> list[dict]:
+    """Per filtered configuration: the loss change against the unfiltered run of the same size and seed, as STATs
+    over seeds (paired by seed, so seed noise shared by both runs cancels), plus the share of tokens filtered.
+
+    Each entry: {mode, size, threshold, doc_threshold, variant, name (config_name), params, n, seeds,
+    tokens_filtered_frac, <domain>: STAT}. Configurations without an unfiltered run of their size are left out."""
+    base = {(r.get("size"), r.get("seed")): r for r in runs if r.get("mode") == "none"}
+    groups: dict[tuple, list[dict]] = {}
+    for run in runs:
+        if run.get("mode") != "none" and (run.get("size"), run.get("seed")) in base:
+            groups.setdefault(config_key(run), []).append(run)
+    out = []
+    for group in groups.values():
+        first = group[0]
+        entry = {**config_of(first), "name": config_name(first), "params": first.get("params"), "n": len(group),
+                 "seeds": [r.get("seed") for r in group],
+                 "tokens_filtered_frac": mean_interval(r.get("tokens_filtered_frac") for r in group)}
+        for domain in domains:
+            entry[domain] = mean_interval(
+                (r.get("loss") or {}).get(domain, math.nan) - (base[(r.get("size"), r.get("seed"))].get("loss")
+                                                               or {}).get(domain, math.nan) for r in group)
+        out.append(entry)
+    return out

@@ -24,7 +24,7 @@ import matplotlib
 import numpy as np
 
 from tokfilter.atomic import atomic_path
-from tokfilter.evaluate.intervals import naming_threshold
+from tokfilter.evaluate.intervals import deltas_vs_unfiltered, naming_threshold
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -273,27 +273,9 @@ def canaries(results: dict, path: Path) -> Path | None:
 
 
 def variant_deltas(results: dict) -> list[dict]:
-    """Per (mode, size, threshold, variant): forget / retain loss change against the unfiltered run of the same size
-    and seed, as STATs over seeds (evaluate.intervals.mean_interval); variants in the order they first appear."""
-    from tokfilter.evaluate.intervals import mean_interval
-
-    runs = results.get("runs", [])
-    base = {(r.get("size"), r.get("seed")): r for r in runs if r["mode"] == "none"}
-    groups: dict[tuple, list[dict]] = {}
-    for run in runs:
-        if run.get("variant") and (run.get("size"), run.get("seed")) in base:
-            groups.setdefault((run["mode"], run.get("size"), naming_threshold(run), run["variant"]), []).append(run)
-    out = []
-    for (mode, size, threshold, variant), group in groups.items():
-        entry = {"mode": mode, "size": size, "threshold": threshold, "variant": variant, "n": len(group),
-                 "params": group[0].get("params"),
-                 "tokens_filtered_frac": mean_interval(r.get("tokens_filtered_frac") for r in group)}
-        for domain in ("forget", "retain", "general"):
-            entry[domain] = mean_interval(
-                (r.get("loss") or {}).get(domain, float("nan")) - (base[(r.get("size"), r.get("seed"))].get("loss")
-                                                                   or {}).get(domain, float("nan")) for r in group)
-        out.append(entry)
-    return out
+    """`deltas_vs_unfiltered` of the runs that belong to a variant, with `threshold` the naming threshold."""
+    return [{**d, "threshold": naming_threshold(d)} for d in deltas_vs_unfiltered(results.get("runs", []))
+            if d.get("variant")]
 
 
 def variants(results: dict, path: Path) -> Path | None:
