@@ -99,3 +99,21 @@ def test_report_of_one_seed_says_there_is_no_interval(tmp_path):
     assert main(["report", str(tmp_path)]) == 0
     assert "One seed: no interval" in (tmp_path / "report.html").read_text()
     assert _seed_means(results) is None  # the frontier draws every run as before
+
+
+def test_variant_runs_get_the_ablation_figure(tmp_path):
+    from tokfilter.report.figures import variant_deltas
+
+    runs = [{"name": f"none-s{s}", "mode": "none", "size": "a", "seed": s, "params": 10_000, "flops": 1e12,
+             "loss": {"forget": 5.0 + s / 10, "retain": 5.0, "general": 5.0}} for s in (0, 1)]
+    runs += [{"name": f"remove-t0.3-noise{r}-a-s{s}", "mode": "remove", "size": "a", "seed": s, "threshold": 0.3,
+              "variant": f"noise{r}", "params": 10_000, "flops": 1e12, "tokens_filtered_frac": 0.2,
+              "loss": {"forget": 5.5 - r + s / 10, "retain": 5.0 + r / 10, "general": 5.0}}
+             for r in (0, 0.4) for s in (0, 1)]
+    deltas = {d["variant"]: d for d in variant_deltas({"runs": runs})}
+    assert deltas["noise0"]["forget"]["mean"] == pytest.approx(0.5) and deltas["noise0"]["n"] == 2
+    assert deltas["noise0.4"]["forget"]["mean"] == pytest.approx(0.1)
+    (tmp_path / "results.json").write_text(json.dumps({**RESULTS, "runs": RESULTS["runs"] + runs}))
+    assert main(["report", str(tmp_path)]) == 0
+    assert (tmp_path / "figures" / "variants.png").stat().st_size > 0
+    assert "Ablation variants" in (tmp_path / "report.html").read_text()

@@ -260,7 +260,7 @@ def test_coarse_granularity_filters_whole_units_on_real_text(spliced_shards, gra
     coarse = BatchSource(train, seq_len=64, batch_size=8, mode="mask", score_name="truth", threshold=0.5, seed=0,
                          granularity=granularity)
     assert 0.0 < coarse.filtered_fraction() and coarse.filtered_fraction() != fine.filtered_fraction()
-    table = sentence_end_table([train.tokenizer.decode([i]) for i in range(train.vocab_size)])
+    table = sentence_end_table([train.tokenizer().decode([i]) for i in range(train.vocab_size)])
     assert 0 < table.sum() < len(table) // 4  # punctuation and newline tokens only
     pooled = pool_scores(train.scores(0, "truth"), train.doc_ends(0), granularity, train.tokens(0), table)
     for start, end in train.documents(0)[:50]:  # a unit is filtered as one: within a document the pooled

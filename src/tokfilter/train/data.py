@@ -145,7 +145,7 @@ class BatchSource:
         self.raw_views = [_RawView(t) for t in tokens]
         self.scores = [shards.scores(i, score_name) for i in range(shards.num_shards)] if mode != "none" else None
         if mode in TOKEN_MODES and granularity != "token":  # coarse labels: one decision per sentence / document
-            table = sentence_end_table([shards.tokenizer.decode([i]) for i in range(shards.vocab_size)]) \
+            table = sentence_end_table([shards.tokenizer().decode([i]) for i in range(shards.vocab_size)]) \
                 if granularity == "sentence" else None
             self.scores = [pool_scores(self.scores[i], shards.doc_ends(i), granularity, tokens[i], table)
                            for i in range(shards.num_shards)]
