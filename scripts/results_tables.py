@@ -89,22 +89,26 @@ def pareto(results: dict) -> None:
               f"{p['holds_share']:.0%} of {p['n']} |")
 
 
+def _table(header: list[str], rows: list[list[str]]) -> None:
+    print("\n| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
 def posthoc(results: dict) -> None:
     agg = results.get("aggregates") or {}
     robust = agg.get("robustness") or {}
     if robust:
-        print("\n| attacked model | tokens to recover the unfiltered forget loss | fraction of pretraining | reached |")
-        print("|---|---|---|---|")
-        for mode, e in robust.items():
-            print(f"| {mode} | {format_stat(e.get('recovery_tokens'), ',.0f')} | "
-                  f"{format_stat(e.get('recovery_fraction'), '.3f')} | {e.get('reached_share', 0):.0%} of {e['n']} |")
+        _table(["attacked model", "tokens to recover the unfiltered forget loss", "fraction of pretraining", "reached"],
+               [[mode, format_stat(e.get("recovery_tokens"), ",.0f"), format_stat(e.get("recovery_fraction"), ".3f"),
+                 f"{e.get('reached_share', 0):.0%} of {e['n']}"] for mode, e in robust.items()])
     refusal = agg.get("refusal") or {}
     if refusal:
-        print("\n| model | medical refusal rate | general refusal rate |")
-        print("|---|---|---|")
-        for mode, e in refusal.items():
-            print(f"| {mode} | {format_stat(e.get('forget_refusal_rate'), '.3f')} | "
-                  f"{format_stat(e.get('general_refusal_rate'), '.3f')} |")
+        _table(["model", "medical refusal rate", "general refusal rate"],
+               [[mode, format_stat(e.get("forget_refusal_rate"), ".3f"), format_stat(e.get("general_refusal_rate"),
+                                                                                    ".3f")]
+                for mode, e in refusal.items()])
 
 
 def main() -> None:
