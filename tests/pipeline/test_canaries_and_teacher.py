@@ -2,7 +2,7 @@
 
 - `[canaries] enabled`: facts planted into the pretrain part only (never into the classifier's training documents),
   truth marks medical canary text as forget, every run answers the questions (`runs[].canaries`), aggregates and
-  the report show them;
+  the report show them, and every attacked model answers them before and after the finetuning attack;
 - `[classifier] labels = "sentence"`: the classifier learns from a weak teacher on a capped label part and
   results.json scores the teacher against the exact spans beside the student (weak-to-strong)."""
 
@@ -27,8 +27,7 @@ exposures = [6, 12]
 @pytest.fixture(scope="module")
 def canary_run(tmp_path_factory, micro_experiment):
     root = tmp_path_factory.mktemp("canary")
-    text = micro_experiment("canary").replace("[robustness]", "[robustness]\nenabled = false")
-    text = text.replace("[refusal]", "[refusal]\nenabled = false")
+    text = micro_experiment("canary").replace("[refusal]", "[refusal]\nenabled = false")
     text = text.replace("[classifier]\n", '[classifier]\nlabels = "sentence"\nlabel_docs = 60\n')
     (root / "canary.toml").write_text(text + CANARIES)
     out = root / "out"
@@ -118,3 +117,14 @@ def test_weak_teacher_is_scored_beside_the_student(canary_run):
     assert teacher["documents"] == 60
     assert teacher["test"]["documents"] > 0 and 0.3 < teacher["test"]["f1"] <= 1.0  # sentence labels: ~0.85 on demo
     assert teacher["label_part"]["documents"] == 60
+
+
+def test_attacked_models_answer_the_canaries_before_and_after(canary_run):
+    robustness = json.loads((canary_run / "results.json").read_text())["robustness"]
+    assert any(name.endswith("-rmu") for name in robustness)
+    for name, entry in robustness.items():
+        for when in ("before", "after"):
+            measured = entry["canaries"][when]
+            assert measured["forget"]["n"] > 0 and 0.0 <= measured["retain"]["accuracy"] <= 1.0, (name, when)
+    page = (canary_run / "report.html").read_text()
+    assert "canaries before attack" in page

@@ -63,8 +63,9 @@ def crossing_tokens(curve: list[list[float]], target: float) -> float | None:
 
 def _attack_one(model_dir, lr: float, sampler_seed: int, stream: np.ndarray, evaluator: HeldOutLoss,
                 baseline_loss: float | None, max_tokens: int, batch_size: int, device: str,
-                progress: bool) -> dict:
+                progress: bool, probes: dict | None = None) -> dict:
     model, _ = load_checkpoint(model_dir, device=device)
+    before = {name: probe(model) for name, probe in (probes or {}).items()}
     torch.manual_seed(sampler_seed)
     sampler = TokenStreamSampler(stream, model.config.seq_len, batch_size, sampler_seed)
     tokens_per_step = batch_size * sampler.seq_len
@@ -85,17 +86,22 @@ def _attack_one(model_dir, lr: float, sampler_seed: int, stream: np.ndarray, eva
                 break
     bar.close()
     recovery = crossing_tokens(curve, baseline_loss) if baseline_loss is not None else None
+    model.eval()
+    measured = {name: {"before": before[name], "after": probe(model)} for name, probe in (probes or {}).items()}
     return {"lr": lr, "curve": curve, "recovery_tokens": None if recovery is None else int(round(recovery)),
             "min_loss": float(np.nanmin([c[1] for c in curve])), "tokens_seen": curve[-1][0],
-            "train_loss_last": losses[-1] if losses else None}
+            "train_loss_last": losses[-1] if losses else None} | ({"probes": measured} if probes else {})
 
 
 def finetune_attack(model_dir: str | Path, forget_train_docs, forget_eval_docs, baseline_loss: float | None = None,
                     lrs: tuple[float, ...] = tuple(ROBUSTNESS_DEFAULTS.lrs),
                     max_tokens: int = ROBUSTNESS_DEFAULTS.max_tokens, batch_size: int = ATTACK_BATCH_SIZE,
                     seed: int = 0, eval_max_tokens: int = EVAL_MAX_TOKENS, device: str = "auto",
-                    progress: bool = True) -> dict:
+                    progress: bool = True, probes: dict | None = None) -> dict:
     """Finetune `model_dir` on forget text at each learning rate; see the module docstring.
+
+    `probes` ({name: model -> JSON}, e.g. canary accuracy) are measured on the model before and after each
+    learning rate's attack; the result's `probes` are the reported (fastest / lowest-loss) learning rate's.
 
     Returns {"recovery_tokens", "recovery_fraction", "curve", "lr", "baseline_loss", "initial_loss",
     "pretraining_tokens", "reached", "max_tokens", "sweep": [per-lr results]}.
@@ -115,7 +121,7 @@ def finetune_attack(model_dir: str | Path, forget_train_docs, forget_eval_docs, 
     evaluator = HeldOutLoss(tokenizer, eval_texts, model.config.seq_len, eval_max_tokens)
     del model
     sweep = [_attack_one(model_dir, lr, seed, stream, evaluator, baseline_loss, max_tokens, batch_size, device,
-                         progress) for lr in lrs]
+                         progress, probes) for lr in lrs]
     reached = [r for r in sweep if r["recovery_tokens"] is not None]
     best = (min(reached, key=lambda r: r["recovery_tokens"]) if reached
             else min(sweep, key=lambda r: r["min_loss"]))
@@ -124,7 +130,8 @@ def finetune_attack(model_dir: str | Path, forget_train_docs, forget_eval_docs, 
     return {"recovery_tokens": rec, "recovery_fraction": (rec / pre) if (rec is not None and pre) else None,
             "curve": best["curve"], "lr": best["lr"], "baseline_loss": baseline_loss,
             "initial_loss": best["curve"][0][1], "reached": rec is not None, "max_tokens": max_tokens,
-            "pretraining_tokens": pre, "finetune_tokens_available": int(len(stream)), "sweep": sweep}
+            "pretraining_tokens": pre, "finetune_tokens_available": int(len(stream)), "sweep": sweep} | (
+        {"probes": best["probes"]} if probes else {})
 
 
 def baseline_loss_of(model_dir: str | Path, eval_docs, eval_max_tokens: int = EVAL_MAX_TOKENS,

@@ -43,13 +43,15 @@ def rmu_name(baseline: str) -> str:
 
 def robustness_section(models: dict[str, Path], baseline: str, forget_train: list[str], retain_train: list[str],
                        forget_eval: list[str], rmu_dir: Path, settings: RobustnessSettings, seed: int,
-                       progress: bool = False, device: str = "auto") -> dict:
+                       progress: bool = False, device: str = "auto", probes: dict | None = None) -> dict:
     """results.json's `robustness`: {model: attack summary} for every model but the baseline, then
     `<baseline>-rmu` (see the module docstring).
 
     models: {name: checkpoint or run directory}, the baseline (unfiltered) among them; forget_train / retain_train:
     finetuning and RMU text; forget_eval: held-out forget text for every loss; rmu_dir: where the RMU model is saved.
-    RMU holds out every 10th forget / retain training text for its own before/after losses.
+    RMU holds out every 10th forget / retain training text for its own before/after losses. `probes` ({key: model ->
+    JSON}, e.g. canary accuracy) are measured on every attacked model before and after the attack and stored under
+    their key: {"before": ..., "after": ...} (for the RMU model "before" is after unlearning).
     """
     if baseline not in models:
         raise UserError(f"robustness: baseline run {baseline!r} is not among the runs ({', '.join(models)})")
@@ -62,8 +64,9 @@ def robustness_section(models: dict[str, Path], baseline: str, forget_train: lis
     section: dict = {}
     for name, model_dir in attacked.items():
         attack = finetune_attack(model_dir, forget_train, forget_eval, baseline_loss=target, lrs=tuple(settings.lrs),
-                                 max_tokens=settings.max_tokens, seed=seed, device=device, progress=progress)
-        section[name] = {key: attack[key] for key in ATTACK_KEYS}
+                                 max_tokens=settings.max_tokens, seed=seed, device=device, progress=progress,
+                                 probes=probes)
+        section[name] = {key: attack[key] for key in ATTACK_KEYS} | attack.get("probes", {})
     section[rmu_name(baseline)]["unlearning"] = {key: value for key, value in rmu.items() if key in UNLEARNING_KEYS}
     return section
 

@@ -113,6 +113,14 @@ def _aggregates(results: dict) -> list[str]:
     return parts
 
 
+def _canary(entry: dict, when: str) -> str:
+    measured = (entry.get("canaries") or {}).get(when) or {}
+    if not measured:
+        return "–"
+    return " / ".join(f"{measured[d]['accuracy']:.2f}" if "accuracy" in measured.get(d, {}) else "–"
+                      for d in ("forget", "retain"))
+
+
 def _ci(ci: list | None) -> str:
     return "–" if not ci else f"{ci[0]:.3g} – {ci[1]:.3g}"
 
@@ -196,9 +204,13 @@ def render(results: dict, figures: dict[str, Path], out_dir: Path) -> str:
     robust = results.get("robustness") or {}
     if robust:
         parts.append("<h2>Finetuning attack</h2>")
-        rows = [[name, v.get("recovery_tokens"), v.get("recovery_fraction")] for name, v in robust.items()
-                if isinstance(v, dict)]
-        parts.append(_table(["model", "tokens to recover", "fraction of pretraining"], rows))
+        probed = any(isinstance(v, dict) and "canaries" in v for v in robust.values())
+        rows = [[name, v.get("recovery_tokens"), v.get("recovery_fraction")]
+                + ([_canary(v, "before"), _canary(v, "after")] if probed else [])
+                for name, v in robust.items() if isinstance(v, dict)]
+        parts.append(_table(["model", "tokens to recover", "fraction of pretraining"]
+                            + (["canaries before attack (medical / biology)", "after attack"] if probed else []),
+                            rows))
     refusal = results.get("refusal") or {}
     if refusal:
         parts.append("<h2>Refusal training</h2>")
