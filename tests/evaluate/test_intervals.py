@@ -39,5 +39,6 @@ def test_share_and_configuration_keys():
     assert share([None]) is None
     run = {"name": "mask-t0.5-tiny-0.1m-s1", "mode": "mask", "size": "tiny-0.1m", "threshold": 0.5,
            "doc_threshold": None, "seed": 1}
-    assert config_of(run) == {"mode": "mask", "size": "tiny-0.1m", "threshold": 0.5, "doc_threshold": None}
+    assert config_of(run) == {"mode": "mask", "size": "tiny-0.1m", "threshold": 0.5, "doc_threshold": None,
+                              "variant": None}
     assert config_key(run) == config_key({**run, "name": "other", "seed": 0})
