@@ -17,28 +17,31 @@ import json
 import shutil
 from pathlib import Path
 
-from tokfilter.evaluate.intervals import deltas_vs_unfiltered, format_stat, naming_threshold
-from tokfilter.report.figures import _save, plt, variant_deltas, variants
+import matplotlib.pyplot as plt
+
+from tokfilter.evaluate.intervals import config_key, deltas_vs_unfiltered, format_stat, naming_threshold
+from tokfilter.report.figures import save_figure, variant_deltas, variants
 
 RESULTS = Path("docs/results/ablations")
 
 
-def _read(directory: str) -> dict:
-    path = Path(directory)
-    path = path / "results.json" if path.is_dir() else path
-    return json.loads(path.read_text())
+def _results_path(source: str) -> Path:
+    path = Path(source)
+    return path / "results.json" if path.is_dir() else path
+
+
+def _read(source: str) -> dict:
+    return json.loads(_results_path(source).read_text())
 
 
 def _keep(results: dict, source: str, suffix: str = "") -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    source_path = Path(source) / "results.json" if Path(source).is_dir() else Path(source)
-    shutil.copyfile(source_path, RESULTS / f"{results['experiment']}{suffix}.json")
+    shutil.copyfile(_results_path(source), RESULTS / f"{results['experiment']}{suffix}.json")
 
 
 def _slowdown(results: dict, entry: dict) -> str:
     for agg in (results.get("slowdown") or {}).get("aggregates") or []:
-        if (agg.get("mode"), agg.get("size"), naming_threshold(agg), agg.get("variant")) == \
-                (entry["mode"], entry["size"], entry["threshold"], entry.get("variant")):
+        if config_key(agg) == config_key(entry):
             ci = (agg.get("ci") or {}).get("forget")
             value = agg.get("forget")
             return "-" if value is None else f"{value:.2f}x" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
@@ -50,8 +53,8 @@ def cmd_variants(args: argparse.Namespace) -> None:
     _keep(results, args.dir)
     print("| variant | size | mode, threshold | tokens filtered | Δ forget | Δ retain | forget slowdown | seeds |")
     print("|---|---|---|---|---|---|---|---|")
-    for d in sorted(variant_deltas(results), key=lambda d: (d["params"] or 0, d["threshold"] or 0)):
-        print(f"| {d['variant']} | {d['size']} | {d['mode']} {d['threshold']:g} | "
+    for d in sorted(variant_deltas(results), key=lambda d: (d["params"] or 0, naming_threshold(d) or 0)):
+        print(f"| {d['variant']} | {d['size']} | {d['mode']} {naming_threshold(d):g} | "
               f"{format_stat(d['tokens_filtered_frac'], '.1%')} | {format_stat(d['forget'], '+.3f')} | "
               f"{format_stat(d['retain'], '+.3f')} | {_slowdown(results, d)} | {d['n']} |")
     out = Path(args.out) / f"{results['experiment']}.png"
@@ -60,14 +63,10 @@ def cmd_variants(args: argparse.Namespace) -> None:
     print(f"\nfigure: {out}")
 
 
-def _config_deltas(results: dict) -> list[dict]:
-    return [{**d, "threshold": naming_threshold(d)} for d in deltas_vs_unfiltered(results.get("runs", []))]
-
-
 def cmd_frontier(args: argparse.Namespace) -> None:
     results = _read(args.dir)
     _keep(results, args.dir)
-    deltas = _config_deltas(results)
+    deltas = deltas_vs_unfiltered(results.get("runs", []))
     largest = max(d["params"] or 0 for d in deltas)
     print("| run (largest size) | tokens filtered | Δ forget | Δ retain | forget slowdown | seeds |")
     print("|---|---|---|---|---|---|")
@@ -93,7 +92,7 @@ def cmd_frontier(args: argparse.Namespace) -> None:
     ax.legend()
     out = Path(args.out) / f"{results['experiment']}.png"
     out.parent.mkdir(parents=True, exist_ok=True)
-    _save(fig, out)
+    save_figure(fig, out)
     print(f"\nfigure: {out}")
 
 
@@ -110,7 +109,7 @@ def cmd_weak_to_strong(args: argparse.Namespace) -> None:
         labels = c.get("labels", "exact")
         _keep(results, directory, f"-{labels}")
         teacher = (c.get("teacher") or {}).get("test") or {}
-        deltas = _config_deltas(results)
+        deltas = deltas_vs_unfiltered(results.get("runs", []))
         largest = [d for d in deltas if (d["params"] or 0) == max(e["params"] or 0 for e in deltas)]
         remove = next((d for d in largest if d["mode"] == "remove"), None)
         document = next((d for d in largest if d["mode"] == "document"), None)
@@ -138,7 +137,7 @@ def cmd_weak_to_strong(args: argparse.Namespace) -> None:
     ax.legend()
     out = Path(args.out) / "weak-to-strong.png"
     out.parent.mkdir(parents=True, exist_ok=True)
-    _save(fig, out)
+    save_figure(fig, out)
     print(f"\nfigure: {out}")
 
 

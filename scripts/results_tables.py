@@ -16,18 +16,12 @@ from pathlib import Path
 from tokfilter.evaluate.intervals import config_name, deltas_vs_unfiltered, format_stat
 
 
-def _size_order(results: dict) -> list[str]:
-    sizes = {r["size"]: r.get("params") or 0 for r in results["runs"]}
-    return sorted(sizes, key=sizes.get)
-
-
 def classifier(results: dict) -> None:
     c = results["classifier"]
-    natural = ((c.get("natural") or {}).get("all") or {}).get("f1")
     print("| classifier | test F1 | AUROC | natural-text F1 |")
     print("|---|---|---|---|")
     for entry in [c, *c.get("baselines", [])]:
-        nat = ((entry.get("natural") or {}).get("all") or {}).get("f1") if entry is not c else natural
+        nat = ((entry.get("natural") or {}).get("all") or {}).get("f1")
         print(f"| {entry['kind']} | {entry['f1']:.3f} | {entry.get('auroc', float('nan')):.3f} | "
               f"{'-' if nat is None else f'{nat:.3f}'} |")
 

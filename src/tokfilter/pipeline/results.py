@@ -94,8 +94,7 @@ def seed_aggregates(seeds: list[int], runs: list[dict], slowdown: dict, robustne
     """results.json's `aggregates` (module docstring)."""
     slow = {}
     for entry in (slowdown or {}).get("aggregates") or []:
-        slow[(entry.get("mode"), entry.get("size"), entry.get("threshold"), entry.get("doc_threshold"),
-              entry.get("variant"))] = entry
+        slow[config_key(entry)] = entry
     configurations = []
     for group in _config_groups(runs):
         first = group[0]
@@ -113,8 +112,7 @@ def seed_aggregates(seeds: list[int], runs: list[dict], slowdown: dict, robustne
             entry["canaries"] = {d: {"accuracy": mean_interval(((run.get("canaries") or {}).get(d, {}).get("accuracy")
                                                                 for run in group), CONFIDENCE)}
                                  for d in canary_domains}
-        match = slow.get((first["mode"], None if first.get("size") is None else str(first["size"]),
-                          first.get("threshold"), first.get("doc_threshold"), first.get("variant")))
+        match = slow.get(config_key({**first, "size": None if first.get("size") is None else str(first["size"])}))
         if match is not None and len(group) > 1:
             entry["slowdown"] = {**{d: match[d] for d in match.get("ci", {}) if d in match}, "ci": match.get("ci", {})}
         configurations.append(entry)

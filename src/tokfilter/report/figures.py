@@ -35,7 +35,7 @@ MODE_MARKERS = {"none": "o", "document": "s", "mask": "^", "remove": "D"}
 LINE_STYLES = ["-", "--", ":", "-."]  # one per threshold of a mode
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
     fig.tight_layout()
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=110, format="png")
@@ -109,7 +109,7 @@ def frontier(results: dict, path: Path) -> Path | None:
     ax.set_title(title, fontsize=10 if means is not None else None)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def slowdown(results: dict, path: Path) -> Path | None:
@@ -128,8 +128,7 @@ def slowdown(results: dict, path: Path) -> Path | None:
         ys = [item["forget"] for item in items]
         cis = [(item.get("ci") or {}).get("forget") or [y, y] for item, y in zip(items, ys)]
         lows, highs = [ci[0] for ci in cis], [ci[1] for ci in cis]
-        label = mode if threshold is None else f"{mode} {'frac' if mode == 'document' else 'p'} >= {threshold:g}"
-        label += f" ({variant})" if variant else ""
+        label = filter_label(mode, threshold) + (f" ({variant})" if variant else "")
         style = LINE_STYLES[drawn_per_mode.get(mode, 0) % len(LINE_STYLES)]
         drawn_per_mode[mode] = drawn_per_mode.get(mode, 0) + 1
         ax.errorbar(xs, ys, yerr=[[max(y - lo, 0) for y, lo in zip(ys, lows)],
@@ -145,7 +144,7 @@ def slowdown(results: dict, path: Path) -> Path | None:
     ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide on a short log axis
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def recovery(results: dict, path: Path) -> Path | None:
@@ -171,7 +170,7 @@ def recovery(results: dict, path: Path) -> Path | None:
     ax.set_title("Recovery under finetuning: filtering vs RMU unlearning")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def classifier_pr(results: dict, path: Path) -> Path | None:
@@ -191,7 +190,7 @@ def classifier_pr(results: dict, path: Path) -> Path | None:
     ax.set_title("Token classifiers on the exact-span test split")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def refusal(results: dict, path: Path) -> Path | None:
@@ -211,7 +210,7 @@ def refusal(results: dict, path: Path) -> Path | None:
     ax.set_ylim(0, 1)
     ax.set_title("Refusal training: who refuses what")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def mcq(results: dict, path: Path) -> Path | None:
@@ -233,7 +232,7 @@ def mcq(results: dict, path: Path) -> Path | None:
     ax.set_ylabel("accuracy (dotted: chance)")
     ax.set_title("Multiple choice per set")
     ax.legend(fontsize=6, ncol=2)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def canaries(results: dict, path: Path) -> Path | None:
@@ -244,7 +243,7 @@ def canaries(results: dict, path: Path) -> Path | None:
     groups: dict[str, list[dict]] = {}
     for run in runs:
         if (run.get("params") or 0) == largest:
-            groups.setdefault(_label(run), []).append(run)
+            groups.setdefault(filter_label(run["mode"], naming_threshold(run)), []).append(run)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
     for ax, domain, title in zip(axes, ("forget", "retain"), ("medical canaries (forget)", "biology canaries (retain)"),
                                  strict=True):
@@ -269,13 +268,12 @@ def canaries(results: dict, path: Path) -> Path | None:
         ax.set_ylim(0, 1.02)
     axes[0].set_ylabel("accuracy, seen templates (dotted: chance)")
     axes[1].legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def variant_deltas(results: dict) -> list[dict]:
-    """`deltas_vs_unfiltered` of the runs that belong to a variant, with `threshold` the naming threshold."""
-    return [{**d, "threshold": naming_threshold(d)} for d in deltas_vs_unfiltered(results.get("runs", []))
-            if d.get("variant")]
+    """`deltas_vs_unfiltered` of the runs that belong to a variant."""
+    return [d for d in deltas_vs_unfiltered(results.get("runs", [])) if d.get("variant")]
 
 
 def variants(results: dict, path: Path) -> Path | None:
@@ -286,7 +284,7 @@ def variants(results: dict, path: Path) -> Path | None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
     lines: dict[tuple, list[dict]] = {}
     for d in deltas:
-        lines.setdefault((d["mode"], d["params"] or 0, d["size"], d["threshold"]), []).append(d)
+        lines.setdefault((d["mode"], d["params"] or 0, d["size"], naming_threshold(d)), []).append(d)
     for k, ((mode, _, size, threshold), entries) in enumerate(sorted(lines.items(), key=lambda kv: kv[0][:2])):
         entries.sort(key=lambda d: order.index(d["variant"]))
         xs = [order.index(d["variant"]) + 0.04 * (k - len(lines) / 2) for d in entries]
@@ -295,20 +293,20 @@ def variants(results: dict, path: Path) -> Path | None:
             err = [[0.0, 0.0] if d[domain]["ci"] is None else
                    [d[domain]["mean"] - d[domain]["ci"][0], d[domain]["ci"][1] - d[domain]["mean"]] for d in entries]
             ax.errorbar(xs, ys, yerr=np.array(err).T, marker=MODE_MARKERS.get(mode, "o"), capsize=3,
-                        label=f"{mode} {'frac' if mode == 'document' else 'p'} >= {threshold:g}, {size}")
+                        label=f"{filter_label(mode, threshold)}, {size}")
     for ax, domain in zip(axes, ("forget", "retain"), strict=True):
         ax.axhline(0.0, color="grey", linewidth=0.8, linestyle=":")
         ax.set_xticks(range(len(order)), order, rotation=15, fontsize=8)
         ax.set_ylabel(f"{domain} loss change vs unfiltered (nats)")
         ax.set_title(f"{'Removed' if domain == 'forget' else 'Kept'}: {domain} domain")
     axes[0].legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-def _label(run: dict) -> str:
-    mode, threshold = run["mode"], naming_threshold(run)
-    if mode == "none":
-        return "none"
+def filter_label(mode: str, threshold: float | None) -> str:
+    """How a filter is named in legends: `none`, `document frac >= 0.1`, `remove p >= 0.3`."""
+    if mode == "none" or threshold is None:
+        return mode
     return f"{mode} {'frac' if mode == 'document' else 'p'} >= {threshold:g}"
 
 
