@@ -4,7 +4,8 @@
 
 Sections: the classifier; losses per configuration (mean and 95% t-interval over seeds) with the change against the
 unfiltered run of the same size and seed; forget-domain compute slowdowns (seed bootstrap); the Pareto verdicts
-(token filtering against each document filter); the finetuning attack and refusal training per mode.
+(token filtering against each document filter); canary-fact accuracy per configuration, by placement, and before /
+after the finetuning attack; the finetuning attack and refusal training per mode.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from tokfilter.evaluate.intervals import config_name, deltas_vs_unfiltered, format_stat
+from tokfilter.evaluate.intervals import config_name, deltas_vs_unfiltered, format_stat, mean_interval
 
 
 def classifier(results: dict) -> None:
@@ -83,6 +84,37 @@ def pareto(results: dict) -> None:
               f"{p['holds_share']:.0%} of {p['n']} |")
 
 
+def canaries(results: dict, size: str | None) -> None:
+    entries = [e for e in results["aggregates"]["runs"] if e.get("canaries") and (not size or e["size"] == size)]
+    if not entries:
+        return
+    sizes = list(dict.fromkeys(e["size"] for e in entries))
+    chance = next(r["canaries"]["forget"].get("chance") for r in results["runs"] if r.get("canaries"))
+    print(f"\ncanary facts: accuracy on seen templates (chance {chance:.2f}), mean [95% t-interval] over seeds; "
+          "embedded = the fact lives only inside documents of the other side\n")
+    print("| configuration | medical | biology | medical, embedded in biology/general | biology, embedded in medical |")
+    print("|---|---|---|---|---|")
+    for e in entries:
+        if e["size"] != sizes[-1] and not size:
+            continue
+        c = e["canaries"]
+        print(f"| {config_name(e)} | {format_stat(c['forget']['accuracy'], '.2f')} | "
+              f"{format_stat(c['retain']['accuracy'], '.2f')} | "
+              f"{format_stat((c['forget'].get('by_placement') or {}).get('embedded'), '.2f')} | "
+              f"{format_stat((c['retain'].get('by_placement') or {}).get('embedded'), '.2f')} |")
+    attacked = {}
+    for name, entry in (results.get("robustness") or {}).items():
+        if isinstance(entry, dict) and (entry.get("canaries") or {}).get("after"):
+            key = "rmu" if name.endswith("-rmu") else name.split("-")[0]
+            attacked.setdefault(key, []).append(entry["canaries"])
+    if attacked:
+        rows = []
+        for key, measured in attacked.items():
+            rows.append([key, *(format_stat(mean_interval(m[when][domain]["accuracy"] for m in measured), ".2f")
+                                for domain in ("forget", "retain") for when in ("before", "after"))])
+        _table(["attacked model", "medical before", "medical after", "biology before", "biology after"], rows)
+
+
 def _table(header: list[str], rows: list[list[str]]) -> None:
     print("\n| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
@@ -117,6 +149,7 @@ def main() -> None:
     losses(results, args.size)
     slowdowns(results)
     pareto(results)
+    canaries(results, args.size)
     posthoc(results)
 
 

@@ -13,6 +13,7 @@ def test_shipped_experiments_parse(name):
     exp = load_experiment(shipped_experiment(name))
     assert set(exp.pretrain.modes) == {"none", "document", "mask", "remove"}
     assert len(exp.pretrain.thresholds) >= 2
+    assert exp.canaries.enabled  # both demos measure the capability claim on planted facts (docs/canaries.md)
 
 
 def test_repository_experiments_parse(repo_root):

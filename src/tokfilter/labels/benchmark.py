@@ -6,7 +6,10 @@ inserted into a retain or general document at a paragraph or sentence boundary, 
 exactly. About 40% of retain / general documents get one passage; the rest stay untouched, and the forget documents
 not used as passage donors stay too (labelled forget from end to end: their provenance is the truth). So the
 benchmark has the three cases a filter must handle: pure forget, pure retain/general, and forget text hidden inside
-a retain/general document, which a document-level filter cannot remove without losing its host.
+a retain/general document, which a document-level filter cannot remove without losing its host. With
+`splice_fraction_forget` > 0 (off by default) the reverse case joins them: a short retain/general passage (8-60 words)
+inside a whole forget document, which a token filter should keep and a classifier that smears the host's topic over
+it removes.
 
     tokfilter labels benchmark --out DIR [--seed N] [--source demo | forget=PATH retain=PATH general=PATH ...]
 
@@ -52,6 +55,10 @@ class BenchmarkConfig:
     splice_fraction: float = 0.4  # share of retain/general documents that receive one forget passage
     splice_fraction_retain: float = -1.0  # per-host-domain override (-1 = splice_fraction): real neighbouring
     splice_fraction_general: float = -1.0  # domains (biology) mention the forget domain more often than news does
+    splice_fraction_forget: float = 0.0  # share of whole forget documents that receive one short retain/general
+    # passage (the reverse case: a biology or general sentence inside a medical document is not forget); 0 = off
+    reverse_min_words: int = 8  # reverse passages are short (one to a few sentences): the case a token filter
+    reverse_max_words: int = 60  # must keep, which a classifier that smears a document's topic removes
     min_words: int = 30
     max_words: int = 150
     paragraph_share: float = 0.6  # splice at a paragraph break with this probability when the host has one
@@ -176,12 +183,52 @@ def _make_split(pool: dict[str, list[Document]], split: str, config: BenchmarkCo
                 out.append(BenchmarkDoc(Document(host.id, text, host.domain, meta), [(start, end, 1.0)]))
                 continue
         out.append(BenchmarkDoc(Document(host.id, host.text, host.domain, meta), []))
-    for donor in donors:
-        if donor.id not in used_donors:
-            meta = {**donor.meta, "split": split}
-            out.append(BenchmarkDoc(Document(donor.id, donor.text, "forget", meta), [(0, len(donor.text), 1.0)]))
+    whole = [donor for donor in donors if donor.id not in used_donors]
+    reverse = _reverse_splices(whole, out, split, config)
+    for donor in whole:
+        meta = {**donor.meta, "split": split}
+        if donor.id in reverse:
+            out.append(reverse[donor.id])
+            continue
+        out.append(BenchmarkDoc(Document(donor.id, donor.text, "forget", meta), [(0, len(donor.text), 1.0)]))
     rng.shuffle(out)
     return out
+
+
+def _reverse_splices(forget_docs: list[Document], out: list[BenchmarkDoc], split: str, config: BenchmarkConfig
+                     ) -> dict[str, BenchmarkDoc]:
+    """Splice a short passage of an untouched retain/general document into `splice_fraction_forget` of the whole
+    forget documents; the donor leaves `out` (its text lives on only inside the host, as with forward passages).
+    The forget spans are the host's text on both sides of the passage. A separate random stream keeps the benchmark
+    byte-identical to earlier versions when the fraction is 0."""
+    quota = round(config.splice_fraction_forget * len(forget_docs))
+    if quota <= 0:
+        return {}
+    rng = random.Random(f"{config.seed}:{split}:reverse")
+    donors = [i for i, item in enumerate(out) if "passage" not in item.document.meta]
+    rng.shuffle(donors)
+    hosts = list(forget_docs)
+    rng.shuffle(hosts)
+    result: dict[str, BenchmarkDoc] = {}
+    used: set[int] = set()
+    donor_iter = iter(donors)
+    for host in hosts[:quota]:
+        for index in donor_iter:
+            donor = out[index].document
+            bounds = extract_passage(donor.text, rng, config.reverse_min_words, config.reverse_max_words)
+            if bounds is None:
+                continue
+            used.add(index)
+            passage = donor.text[bounds[0]:bounds[1]]
+            text, start = splice(host.text, passage, rng, config.paragraph_share)
+            end = start + len(passage)
+            meta = {**host.meta, "split": split, "passage": {"id": donor.id, "source": donor.meta.get(
+                "source", donor.domain), "domain": donor.domain, "start": start, "end": end}}
+            spans = [(a, b, 1.0) for a, b in ((0, start), (end, len(text))) if b > a]
+            result[host.id] = BenchmarkDoc(Document(host.id, text, "forget", meta), spans)
+            break
+    out[:] = [item for i, item in enumerate(out) if i not in used]
+    return result
 
 
 def _record(doc: Document) -> dict:
@@ -199,7 +246,8 @@ def _gzip_jsonl(records: Iterable[dict]) -> bytes:
 
 
 def kind_counts(items: Iterable[BenchmarkDoc]) -> dict[str, int]:
-    """Documents by kind, sorted: their domain, with '+passage' when a forget passage was spliced in."""
+    """Documents by kind, sorted: their domain, with '+passage' when a passage was spliced in (into a forget
+    document: a retain/general passage, the reverse case)."""
     kinds = collections.Counter(item.document.domain + ("+passage" if "passage" in item.document.meta else "")
                                 for item in items)
     return dict(sorted(kinds.items()))
@@ -232,6 +280,9 @@ def write_benchmark(bench: dict[str, list[BenchmarkDoc]], out: str | Path, confi
         "format": FORMAT, "version": VERSION, "seed": config.seed, "source": list(source),
         "config": {"splice_fraction": config.splice_fraction, "splice_fraction_retain": config.splice_fraction_retain,
                    "splice_fraction_general": config.splice_fraction_general, "min_words": config.min_words,
+                   **({"splice_fraction_forget": config.splice_fraction_forget,
+                       "reverse_words": [config.reverse_min_words, config.reverse_max_words]}
+                      if config.splice_fraction_forget > 0 else {}),
                    "max_words": config.max_words, "paragraph_share": config.paragraph_share,
                    "split_fractions": list(config.split_fractions)},
         "files": files, "counts": benchmark_counts(bench),

@@ -36,6 +36,7 @@ class DataSection:
     splice_fraction: float = 0.4  # share of retain/general train documents that receive a forget passage
     splice_fraction_retain: float = -1.0  # per-domain override (-1 = splice_fraction); biology mixes medicine more
     splice_fraction_general: float = -1.0
+    splice_fraction_forget: float = 0.0  # share of whole forget documents that receive a short retain/general passage
     valid_frac: float = 0.05  # records without a `split` field: share assigned to valid by a hash of their id
     test_frac: float = 0.05  # ... and to test (records that have a split keep it)
     split_seed: int = 0  # seed of that hash (kept apart from `seed`, so a new training seed keeps the held-out set)
@@ -149,6 +150,9 @@ def validate(exp: Experiment, where: str) -> Experiment:
         for value in values:
             if not 0.0 <= value <= 1.0:
                 raise UserError(f"{where}: pretrain.{key} has {value}, outside [0, 1]")
+    for key in ("splice_fraction", "splice_fraction_forget"):
+        if not 0.0 <= getattr(exp.data, key) <= 1.0:
+            raise UserError(f"{where}: data.{key} = {getattr(exp.data, key)} (expected 0 <= x <= 1)")
     if not 0.0 < exp.classifier.label_fraction < 1.0:
         raise UserError(f"{where}: classifier.label_fraction = {exp.classifier.label_fraction} (expected 0 < x < 1: "
                         "the share of train documents the classifier learns from; the rest is pretrained on)")

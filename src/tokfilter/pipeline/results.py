@@ -11,7 +11,8 @@ present; with one seed every `n` is 1 and every interval null):
     {"seeds": [0, 1, 2], "n_seeds": 3, "confidence": 0.95, "interval": "t", "runs": [
        {"mode", "size", "threshold", "doc_threshold", "doc_aggregate", "params", "n", "seeds", "runs",
         "loss": {"forget" | "retain" | "general": STAT}, "mcq": {"<set>": {"accuracy": STAT}},
-        "tokens_filtered_frac": STAT, "canaries": {"forget" | "retain": {"accuracy": STAT}} (canaries enabled),
+        "tokens_filtered_frac": STAT, "canaries": {"forget" | "retain": {"accuracy": STAT, "by_placement": {PLACEMENT: STAT},
+        "by_exposures": {COUNT: STAT}}} (canaries enabled),
         "slowdown": {"forget": x, "retain": x, "ci": {...}} (n >= 2 only)}],
      "pareto": evaluate.pareto.pareto_aggregates (pairs and verdicts over seeds),
      "robustness": {"<mode>" | "rmu": {"n", "seeds", "runs", "recovery_tokens": STAT, "recovery_fraction": STAT,
@@ -89,6 +90,20 @@ def _section_by_mode(section: dict, runs: list[dict], keys: tuple[str, ...]) -> 
     return out
 
 
+def _canary_aggregate(per_seed: list[dict]) -> dict:
+    """Canary accuracy of one domain over seeds: overall, per placement and per mention count (seen templates)."""
+    def stat(values) -> dict:
+        return mean_interval(values, CONFIDENCE)
+
+    out = {"accuracy": stat(c.get("accuracy") for c in per_seed)}
+    for key in ("by_placement", "by_exposures"):
+        names = dict.fromkeys(name for c in per_seed for name in (c.get(key) or {}))
+        if names:
+            out[key] = {name: stat((c.get(key) or {}).get(name, {}).get("accuracy") for c in per_seed)
+                        for name in names}
+    return out
+
+
 def seed_aggregates(seeds: list[int], runs: list[dict], slowdown: dict, robustness: dict, refusal: dict,
                     pareto: dict | None = None) -> dict:
     """results.json's `aggregates` (module docstring)."""
@@ -109,8 +124,7 @@ def seed_aggregates(seeds: list[int], runs: list[dict], slowdown: dict, robustne
                                                        CONFIDENCE)}
         canary_domains = [d for d in ("forget", "retain") if any(d in (run.get("canaries") or {}) for run in group)]
         if canary_domains:
-            entry["canaries"] = {d: {"accuracy": mean_interval(((run.get("canaries") or {}).get(d, {}).get("accuracy")
-                                                                for run in group), CONFIDENCE)}
+            entry["canaries"] = {d: _canary_aggregate([(run.get("canaries") or {}).get(d) or {} for run in group])
                                  for d in canary_domains}
         match = slow.get(config_key({**first, "size": None if first.get("size") is None else str(first["size"])}))
         if match is not None and len(group) > 1:

@@ -74,7 +74,8 @@ def split_documents(exp: Experiment, documents: list) -> dict[str, list]:
 def benchmark_config(exp: Experiment) -> BenchmarkConfig:
     """The splicing settings of `[data]` (per-domain fractions override the shared one when >= 0)."""
     d = exp.data
-    config = BenchmarkConfig(seed=exp.seed, splice_fraction=d.splice_fraction)
+    config = BenchmarkConfig(seed=exp.seed, splice_fraction=d.splice_fraction,
+                             splice_fraction_forget=d.splice_fraction_forget)
     for field_name in ("splice_fraction_retain", "splice_fraction_general"):
         value = getattr(d, field_name)
         if value >= 0:
