@@ -2,6 +2,7 @@
 
     python scripts/ablations.py variants runs/ablations/label-noise-quick --out docs/ablations
     python scripts/ablations.py frontier runs/ablations/thresholds-quick --out docs/ablations
+    python scripts/ablations.py frontier runs/ablations/coarse-labels-quick --out docs/ablations --name frontier
     python scripts/ablations.py weak-to-strong runs/ablations/weak-to-strong-quick-* --out docs/ablations
 
 Each command prints a markdown table (what docs/ablations.md quotes), copies every results.json it read to
@@ -48,15 +49,32 @@ def _slowdown(results: dict, entry: dict) -> str:
     return "-"
 
 
+def _canaries(results: dict, entry: dict) -> str:
+    """'medical / biology' canary accuracy of the configuration (mean [95% t-interval] over seeds), or '-'."""
+    for agg in (results.get("aggregates") or {}).get("runs") or []:
+        if config_key(agg) == config_key(entry) and agg.get("canaries"):
+            return " / ".join(format_stat(agg["canaries"][d]["accuracy"], ".2f") for d in ("forget", "retain"))
+    return "-"
+
+
+def _unfiltered_canaries(results: dict, size: str) -> str:
+    return next((_canaries(results, agg) for agg in results["aggregates"]["runs"]
+                 if agg["mode"] == "none" and agg["size"] == size), "-")
+
+
 def cmd_variants(args: argparse.Namespace) -> None:
     results = _read(args.dir)
     _keep(results, args.dir)
-    print("| variant | size | mode, threshold | tokens filtered | Δ forget | Δ retain | forget slowdown | seeds |")
-    print("|---|---|---|---|---|---|---|---|")
-    for d in sorted(variant_deltas(results), key=lambda d: (d["params"] or 0, naming_threshold(d) or 0)):
+    print("| variant | size | mode, threshold | tokens filtered | Δ forget | Δ retain | forget slowdown | canaries "
+          "medical / biology | seeds |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    deltas = sorted(variant_deltas(results), key=lambda d: (d["params"] or 0, naming_threshold(d) or 0))
+    for size in dict.fromkeys(d["size"] for d in deltas):
+        print(f"| unfiltered | {size} | - | - | - | - | - | {_unfiltered_canaries(results, size)} | - |")
+    for d in deltas:
         print(f"| {d['variant']} | {d['size']} | {d['mode']} {naming_threshold(d):g} | "
               f"{format_stat(d['tokens_filtered_frac'], '.1%')} | {format_stat(d['forget'], '+.3f')} | "
-              f"{format_stat(d['retain'], '+.3f')} | {_slowdown(results, d)} | {d['n']} |")
+              f"{format_stat(d['retain'], '+.3f')} | {_slowdown(results, d)} | {_canaries(results, d)} | {d['n']} |")
     out = Path(args.out) / f"{results['experiment']}.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     variants(results, out)
@@ -68,21 +86,27 @@ def cmd_frontier(args: argparse.Namespace) -> None:
     _keep(results, args.dir)
     deltas = deltas_vs_unfiltered(results.get("runs", []))
     largest = max(d["params"] or 0 for d in deltas)
-    print("| run (largest size) | tokens filtered | Δ forget | Δ retain | forget slowdown | seeds |")
-    print("|---|---|---|---|---|---|")
+    print("| run (largest size) | tokens filtered | Δ forget | Δ retain | forget slowdown | canaries medical / biology "
+          "| seeds |")
+    print("|---|---|---|---|---|---|---|")
     rows = sorted((d for d in deltas if (d["params"] or 0) == largest),
                   key=lambda d: (d["mode"], d["tokens_filtered_frac"]["mean"]))
+    if rows:
+        print(f"| unfiltered | - | - | - | - | {_unfiltered_canaries(results, rows[0]['size'])} | - |")
     for d in rows:
         print(f"| {d['name']} | {format_stat(d['tokens_filtered_frac'], '.1%')} | {format_stat(d['forget'], '+.3f')} | "
-              f"{format_stat(d['retain'], '+.3f')} | {_slowdown(results, d)} | {d['n']} |")
+              f"{format_stat(d['retain'], '+.3f')} | {_slowdown(results, d)} | {_canaries(results, d)} | {d['n']} |")
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
-    for mode, color in (("document", "#d62728"), ("mask", "#1f77b4"), ("remove", "#2ca02c")):
-        points = sorted((d for d in rows if d["mode"] == mode), key=lambda d: d["tokens_filtered_frac"]["mean"])
-        if not points:
-            continue
+    lines: dict[str, list[dict]] = {}  # one line per mode, and per variant when the experiment has variants
+    for d in rows:
+        lines.setdefault(d["mode"] + (f", {d['variant']}" if d.get("variant") else ""), []).append(d)
+    colors = {"document": "#d62728", "mask": "#1f77b4", "remove": "#2ca02c"}
+    for k, (label, points) in enumerate(lines.items()):
+        points.sort(key=lambda d: d["tokens_filtered_frac"]["mean"])
+        color = colors.get(label) or plt.get_cmap("tab10")(k)
         ax.errorbar([d["retain"]["mean"] for d in points], [d["forget"]["mean"] for d in points],
                     xerr=_err([d["retain"] for d in points]), yerr=_err([d["forget"] for d in points]), marker="o",
-                    color=color, capsize=3, label=mode)
+                    color=color, capsize=3, label=label)
         for d in points:
             ax.annotate(f"{d['tokens_filtered_frac']['mean']:.0%}", (d["retain"]["mean"], d["forget"]["mean"]),
                         fontsize=7, xytext=(3, 3), textcoords="offset points")
@@ -90,7 +114,7 @@ def cmd_frontier(args: argparse.Namespace) -> None:
     ax.set_ylabel("forget loss change (nats; up = more removed)")
     ax.set_title(f"{results['experiment']}: frontier at the largest size (labels: share filtered)")
     ax.legend()
-    out = Path(args.out) / f"{results['experiment']}.png"
+    out = Path(args.out) / f"{results['experiment']}{'-' + args.name if args.name else ''}.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     save_figure(fig, out)
     print(f"\nfigure: {out}")
@@ -114,18 +138,19 @@ def cmd_weak_to_strong(args: argparse.Namespace) -> None:
         remove = next((d for d in largest if d["mode"] == "remove"), None)
         document = next((d for d in largest if d["mode"] == "document"), None)
         rows.append({"labels": labels, "teacher_f1": teacher.get("f1"), "student_f1": c.get("f1"),
+                     "canaries": "-" if remove is None else _canaries(results, remove),
                      "natural_f1": ((c.get("natural") or {}).get("all") or {}).get("f1"), "remove": remove,
                      "document": document, "documents": (c.get("teacher") or {}).get("documents")})
     print("| biLM trained on | documents | teacher F1 (test) | biLM F1 (test) | biLM F1 (natural) | remove Δ forget / "
-          "Δ retain | document Δ forget / Δ retain |")
-    print("|---|---|---|---|---|---|---|")
+          "Δ retain | document Δ forget / Δ retain | remove: canaries medical / biology |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         f1 = "-" if r["teacher_f1"] is None else f"{r['teacher_f1']:.3f}"
         effect = {k: "-" if r[k] is None else f"{format_stat(r[k]['forget'], '+.3f')} / "
                   f"{format_stat(r[k]['retain'], '+.3f')}" for k in ("remove", "document")}
         print(f"| {r['labels']} | {r['documents'] or 'all'} | {f1} | {r['student_f1']:.3f} | "
               f"{r['natural_f1'] if r['natural_f1'] is None else round(r['natural_f1'], 3)} | {effect['remove']} | "
-              f"{effect['document']} |")
+              f"{effect['document']} | {r['canaries']} |")
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     xs = range(len(rows))
     ax.bar([x - 0.2 for x in xs], [r["teacher_f1"] or 0 for r in rows], 0.4, label="teacher (its own labels)")
@@ -148,6 +173,7 @@ def main() -> None:
         p = sub.add_parser(name)
         p.add_argument("dir")
         p.add_argument("--out", default="docs/ablations")
+        p.add_argument("--name", default="", help="suffix of the figure's file name (two figures of one run)")
         p.set_defaults(func=func)
     p = sub.add_parser("weak-to-strong")
     p.add_argument("dirs", nargs="+")

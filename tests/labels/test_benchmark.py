@@ -75,6 +75,39 @@ def test_spans_point_at_spliced_passages(built):
     assert sum(c["documents"] for c in manifest["counts"].values()) == sum(len(v) for v in bench.values())
 
 
+def test_reverse_splices_keep_the_passage_out_of_the_forget_spans():
+    """splice_fraction_forget: a short real retain/general passage inside a whole forget document is not forget; its
+    donor leaves the benchmark (no source document on both sides of a fold); off by default, unchanged output."""
+    docs = [d for d in demo.load_demo() if d.meta.get("split") == "valid"]
+    source = {d.id: d for d in docs}
+    plain = make_benchmark(docs, BenchmarkConfig(seed=0))["valid"]
+    config = BenchmarkConfig(seed=0, splice_fraction_forget=0.5)
+    reverse = make_benchmark(docs, config)["valid"]
+    assert reverse == make_benchmark(docs, config)["valid"]  # deterministic
+    hosts = [item for item in reverse if item.document.domain == "forget" and "passage" in item.document.meta]
+    whole_before = sum(1 for item in plain if item.document.domain == "forget")
+    whole_after = sum(1 for item in reverse if item.document.domain == "forget" and "passage" not in
+                      item.document.meta)
+    assert abs(len(hosts) - 0.5 * whole_before) <= 2 and whole_after + len(hosts) == whole_before
+    ids = collections.Counter(i for item in reverse for i in
+                              {item.document.id, (item.document.meta.get("passage") or {}).get("id")} - {None})
+    assert max(ids.values()) == 1  # every source document's text appears in exactly one benchmark document
+    for item in hosts:
+        doc, passage = item.document, item.document.meta["passage"]
+        start, end = passage["start"], passage["end"]
+        piece = doc.text[start:end]
+        assert passage["domain"] in ("retain", "general") and piece in source[passage["id"]].text
+        assert config.reverse_min_words <= len(piece.split()) <= config.reverse_max_words
+        assert [(s, e) for s, e, _ in item.spans] == [(a, b) for a, b in ((0, start), (end, len(doc.text))) if b > a]
+        rest = doc.text[:start] + doc.text[end:]
+        assert rest.replace("\n\n", "").replace(" ", "") == source[doc.id].text.replace("\n\n", "").replace(" ", "")
+    assert len(reverse) == len(plain) - len(hosts)  # each reverse passage consumed one retain/general document
+    # the forward splices are untouched by the reverse fraction
+    forward = sorted((i.document for i in plain if "passage" in i.document.meta), key=lambda d: d.id)
+    assert forward == sorted((i.document for i in reverse if "passage" in i.document.meta and
+                              i.document.domain != "forget"), key=lambda d: d.id)
+
+
 def test_rejects_untagged_documents():
     with pytest.raises(UserError, match="domain"):
         make_benchmark([Document("a", "Some text.", "medical")])

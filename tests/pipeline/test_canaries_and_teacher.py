@@ -96,6 +96,15 @@ def test_every_run_answers_the_canaries(canary_run):
             assert set(entry["by_exposures"]) == {"6", "12"}
     assert results["corpus"]["canaries"]["forget"]["facts"] == 8
     assert all("canaries" in entry for entry in results["aggregates"]["runs"])
+    by_name = {run["name"]: run for run in results["runs"]}
+    for entry in results["aggregates"]["runs"]:  # one seed: the aggregate is that run's own breakdown
+        run = by_name[entry["runs"][0]]
+        for domain in ("forget", "retain"):
+            agg, own = entry["canaries"][domain], run["canaries"][domain]
+            assert agg["accuracy"]["mean"] == pytest.approx(own["accuracy"])
+            assert {k: v["mean"] for k, v in agg["by_placement"].items()} == \
+                pytest.approx({k: v["accuracy"] for k, v in own["by_placement"].items()})
+            assert set(agg["by_exposures"]) == {"6", "12"}
     assert (out / "figures" / "canaries.png").stat().st_size > 0
     assert "Canary facts" in (out / "report.html").read_text()
 
