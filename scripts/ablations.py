@@ -96,11 +96,12 @@ def cmd_frontier(args: argparse.Namespace) -> None:
     for d in rows:
         print(f"| {d['name']} | {format_stat(d['tokens_filtered_frac'], '.1%')} | {format_stat(d['forget'], '+.3f')} | "
               f"{format_stat(d['retain'], '+.3f')} | {_slowdown(results, d)} | {_canaries(results, d)} | {d['n']} |")
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
     lines: dict[str, list[dict]] = {}  # one line per mode, and per variant when the experiment has variants
     for d in rows:
         lines.setdefault(d["mode"] + (f", {d['variant']}" if d.get("variant") else ""), []).append(d)
     colors = {"document": "#d62728", "mask": "#1f77b4", "remove": "#2ca02c"}
+    ax = axes[0]
     for k, (label, points) in enumerate(lines.items()):
         points.sort(key=lambda d: d["tokens_filtered_frac"]["mean"])
         color = colors.get(label) or plt.get_cmap("tab10")(k)
@@ -110,10 +111,19 @@ def cmd_frontier(args: argparse.Namespace) -> None:
         for d in points:
             ax.annotate(f"{d['tokens_filtered_frac']['mean']:.0%}", (d["retain"]["mean"], d["forget"]["mean"]),
                         fontsize=7, xytext=(3, 3), textcoords="offset points")
+        for panel, domain in ((axes[1], "forget"), (axes[2], "retain")):  # against the share filtered
+            panel.errorbar([100 * d["tokens_filtered_frac"]["mean"] for d in points],
+                           [d[domain]["mean"] for d in points], yerr=_err([d[domain] for d in points]), marker="o",
+                           color=color, capsize=3, label=label)
     ax.set_xlabel("retain loss change (nats; left = more kept)")
     ax.set_ylabel("forget loss change (nats; up = more removed)")
-    ax.set_title(f"{results['experiment']}: frontier at the largest size (labels: share filtered)")
-    ax.legend()
+    ax.set_title(f"{results['experiment']}: frontier, {rows[0]['size']} (labels: share filtered)", fontsize=9)
+    ax.legend(fontsize=8)
+    for panel, domain in ((axes[1], "forget"), (axes[2], "retain")):
+        panel.axhline(0.0, color="grey", linewidth=0.8, linestyle=":")
+        panel.set_xlabel("tokens filtered (% of the training tokens)")
+        panel.set_ylabel(f"{domain} loss change vs unfiltered (nats)")
+        panel.set_title(f"{'Removed' if domain == 'forget' else 'Kept'} at matched volume", fontsize=9)
     out = Path(args.out) / f"{results['experiment']}{'-' + args.name if args.name else ''}.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     save_figure(fig, out)
@@ -142,14 +152,15 @@ def cmd_weak_to_strong(args: argparse.Namespace) -> None:
                      "natural_f1": ((c.get("natural") or {}).get("all") or {}).get("f1"), "remove": remove,
                      "document": document, "documents": (c.get("teacher") or {}).get("documents")})
     print("| biLM trained on | documents | teacher F1 (test) | biLM F1 (test) | biLM F1 (natural) | remove Δ forget / "
-          "Δ retain | document Δ forget / Δ retain | remove: canaries medical / biology |")
+          "Δ retain (tokens filtered) | document Δ forget / Δ retain | remove: canaries medical / biology |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         f1 = "-" if r["teacher_f1"] is None else f"{r['teacher_f1']:.3f}"
         effect = {k: "-" if r[k] is None else f"{format_stat(r[k]['forget'], '+.3f')} / "
                   f"{format_stat(r[k]['retain'], '+.3f')}" for k in ("remove", "document")}
+        share = "" if r["remove"] is None else f" ({format_stat(r['remove']['tokens_filtered_frac'], '.1%')})"
         print(f"| {r['labels']} | {r['documents'] or 'all'} | {f1} | {r['student_f1']:.3f} | "
-              f"{r['natural_f1'] if r['natural_f1'] is None else round(r['natural_f1'], 3)} | {effect['remove']} | "
+              f"{r['natural_f1'] if r['natural_f1'] is None else round(r['natural_f1'], 3)} | {effect['remove']}{share} | "
               f"{effect['document']} | {r['canaries']} |")
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     xs = range(len(rows))

@@ -8,7 +8,8 @@
     refusal.png       refusal rates on held-out medical vs general prompts per pretraining mode
     mcq.png           multiple-choice accuracy per set or group next to chance
     variants.png      ablations (`[[pretrain.variants]]`): forget and retain loss change against the unfiltered run of
-                      the same size and seed, per variant, a line per size and threshold (mean, 95% t-interval)
+                      the same size and seed, per variant, a line per size and threshold (mean, 95% t-interval);
+                      with canaries, a third panel: medical and biology canary accuracy at the largest size
     canaries.png      canary-fact accuracy against mentions per fact, one panel per domain, a line per run
                       configuration at the largest size (mean over seeds with its min-max band), chance dotted
 
@@ -24,7 +25,7 @@ import matplotlib
 import numpy as np
 
 from tokfilter.atomic import atomic_path
-from tokfilter.evaluate.intervals import deltas_vs_unfiltered, naming_threshold
+from tokfilter.evaluate.intervals import config_key, deltas_vs_unfiltered, naming_threshold
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -276,25 +277,61 @@ def variant_deltas(results: dict) -> list[dict]:
     return [d for d in deltas_vs_unfiltered(results.get("runs", [])) if d.get("variant")]
 
 
+def _canary_accuracy(results: dict) -> dict[tuple, dict]:
+    """{config_key: aggregates entry's canaries} of the configurations that answered canaries."""
+    return {config_key(e): e["canaries"] for e in (results.get("aggregates") or {}).get("runs") or []
+            if e.get("canaries")}
+
+
 def variants(results: dict, path: Path) -> Path | None:
     deltas = [d for d in variant_deltas(results) if d["forget"] and d["retain"]]
     if not deltas:
         return None
     order = list(dict.fromkeys(d["variant"] for d in deltas))
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    canaries = _canary_accuracy(results)
+    largest = max(d["params"] or 0 for d in deltas)
+    fig, axes = plt.subplots(1, 3 if canaries else 2, figsize=(15 if canaries else 10, 4.2))
+    if canaries:  # medical and biology canary accuracy of the largest size's runs, per variant
+        ax = axes[2]
+        for domain, style in (("forget", "-"), ("retain", "--")):
+            lines_c: dict[tuple, list] = {}
+            for d in deltas:
+                if (d["params"] or 0) == largest and config_key(d) in canaries:
+                    lines_c.setdefault((d["mode"], naming_threshold(d)), []).append(d)
+            for (mode, threshold), entries in lines_c.items():
+                entries.sort(key=lambda d: order.index(d["variant"]))
+                stats = [canaries[config_key(d)][domain]["accuracy"] for d in entries]
+                err = [[0.0, 0.0] if s["ci"] is None else [s["mean"] - max(s["ci"][0], 0.0),
+                                                            min(s["ci"][1], 1.0) - s["mean"]] for s in stats]
+                ax.errorbar([order.index(d["variant"]) for d in entries], [s["mean"] for s in stats],
+                            yerr=np.array(err).T, marker=MODE_MARKERS.get(mode, "o"), linestyle=style, capsize=3,
+                            color=MODE_COLORS.get(mode), label=f"{'medical' if domain == 'forget' else 'biology'}, "
+                                                               f"{filter_label(mode, threshold)}")
+        largest_size = next(d["size"] for d in deltas if (d["params"] or 0) == largest)
+        unfiltered = next((c for key, c in canaries.items() if key[:2] == ("none", largest_size)), None)
+        for domain, style in (("forget", "-"), ("retain", "--")):
+            if unfiltered and domain in unfiltered:
+                ax.axhline(unfiltered[domain]["accuracy"]["mean"], color=MODE_COLORS["none"], linewidth=1.0,
+                           linestyle=style, label=f"{'medical' if domain == 'forget' else 'biology'}, unfiltered")
+        ax.axhline(0.25, color="grey", linewidth=0.8, linestyle=":")
+        ax.set_ylim(0, 1.05)
+        ax.set_xticks(range(len(order)), order, rotation=15, fontsize=8)
+        ax.set_ylabel("canary accuracy, seen templates (dotted: chance)")
+        ax.set_title(f"Canary facts, {largest_size}")
+        ax.legend(fontsize=7)
     lines: dict[tuple, list[dict]] = {}
     for d in deltas:
         lines.setdefault((d["mode"], d["params"] or 0, d["size"], naming_threshold(d)), []).append(d)
     for k, ((mode, _, size, threshold), entries) in enumerate(sorted(lines.items(), key=lambda kv: kv[0][:2])):
         entries.sort(key=lambda d: order.index(d["variant"]))
         xs = [order.index(d["variant"]) + 0.04 * (k - len(lines) / 2) for d in entries]
-        for ax, domain in zip(axes, ("forget", "retain"), strict=True):
+        for ax, domain in zip(axes[:2], ("forget", "retain"), strict=True):
             ys = [d[domain]["mean"] for d in entries]
             err = [[0.0, 0.0] if d[domain]["ci"] is None else
                    [d[domain]["mean"] - d[domain]["ci"][0], d[domain]["ci"][1] - d[domain]["mean"]] for d in entries]
             ax.errorbar(xs, ys, yerr=np.array(err).T, marker=MODE_MARKERS.get(mode, "o"), capsize=3,
                         label=f"{filter_label(mode, threshold)}, {size}")
-    for ax, domain in zip(axes, ("forget", "retain"), strict=True):
+    for ax, domain in zip(axes[:2], ("forget", "retain"), strict=True):
         ax.axhline(0.0, color="grey", linewidth=0.8, linestyle=":")
         ax.set_xticks(range(len(order)), order, rotation=15, fontsize=8)
         ax.set_ylabel(f"{domain} loss change vs unfiltered (nats)")
