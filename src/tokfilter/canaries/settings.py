@@ -1,12 +1,10 @@
 """`CanarySettings`: the typed `[canaries]` section of an experiment file, with documented defaults.
 
-Defaults are sized for the full demo (0.1-0.4M-parameter GPTs reading ~0.4 epochs of the demo corpus): few facts,
-many exposures. Facts come in option groups (`facts.make_facts`): per relation, 4 answers x the exposure counts,
-so facts_per_domain is a multiple of relations_per_domain x 4 x len(exposures). Measured (docs/canaries.md, 0.4M
-model, 1.2M tokens of the full demo corpus): facts mentioned 128 times are at chance, 512 times 0.60 / 0.48
-(medical / biology), 1024 times 1.0 (earlier design). Hence 8 facts per domain (one relation, one option group)
-at 512 and 1024 mentions: 6,144 canary sentences (~75k tokens) per domain, ~5% of the full demo corpus, ~14% of
-the quick demo's. The quick demo's 0.2M model (300k tokens) learns none at 512 mentions.
+Defaults are the quick demo's (docs/canaries.md "Calibration", measured through the pipeline): a 0.2M model
+reading 300k tokens learns facts mentioned 512 and 1024 times (0.88 / 0.72 unfiltered) and none at 256 / 512, so 8
+facts per domain (one relation, one option group per mention count) at 512 and 1024 mentions: 6,144 canary
+sentences per domain, 37% of the quick demo's pretraining tokens. The full demo's 0.4M model learns 256 / 512
+mentions (0.96 / 1.00): its experiment file plants 16 facts per domain there (17% of its tokens).
 """
 
 from __future__ import annotations
