@@ -293,13 +293,14 @@ def variants(results: dict, path: Path) -> Path | None:
     fig, axes = plt.subplots(1, 3 if canaries else 2, figsize=(15 if canaries else 10, 4.2))
     if canaries:  # medical and biology canary accuracy of the largest size's runs, per variant
         ax = axes[2]
+        lines_c: dict[tuple, list] = {}
+        for d in deltas:
+            if (d["params"] or 0) == largest and config_key(d) in canaries:
+                lines_c.setdefault((d["mode"], naming_threshold(d)), []).append(d)
+        for entries in lines_c.values():
+            entries.sort(key=lambda d: order.index(d["variant"]))
         for domain, style in (("forget", "-"), ("retain", "--")):
-            lines_c: dict[tuple, list] = {}
-            for d in deltas:
-                if (d["params"] or 0) == largest and config_key(d) in canaries:
-                    lines_c.setdefault((d["mode"], naming_threshold(d)), []).append(d)
             for (mode, threshold), entries in lines_c.items():
-                entries.sort(key=lambda d: order.index(d["variant"]))
                 stats = [canaries[config_key(d)][domain]["accuracy"] for d in entries]
                 err = [[0.0, 0.0] if s["ci"] is None else [s["mean"] - max(s["ci"][0], 0.0),
                                                             min(s["ci"][1], 1.0) - s["mean"]] for s in stats]
