@@ -25,8 +25,13 @@ class ClassifierSettings:
     n_head: int = 4
     seq_len: int = 128
     batch_size: int = 32
-    pretrain_steps: int = 30  # LM pretraining steps of each direction
+    init: str = ""  # LM weights to start from: "" = random, "packaged" = the shipped broad-text LMs
+    # (classify/pretrained, scripts/build_bilm_init.py), or a folder holding lm.safetensors + lm.json
+    pretrain_steps: int = 30  # LM pretraining steps of each direction (on the training documents, after `init`)
     finetune_steps: int = 150  # end-to-end token-classification steps
+    mix_fraction: float = 0.0  # sentence mixes added to the training documents, as a share of them (augment.py)
+    mix_max_inserts: int = 3  # runs of sentences inserted per mix
+    mix_max_sentences: int = 2  # sentences per run
     lr: float = 3e-3  # LM pretraining peak lr
     finetune_lr: float = 1e-3
     lm_weight: float = 0.0  # weight of the LM loss kept during fine-tuning

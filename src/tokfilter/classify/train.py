@@ -29,9 +29,11 @@ import torch
 
 from tokfilter.atomic import write_json
 from tokfilter.classify import bilm as B
+from tokfilter.classify.augment import sentence_mixes
 from tokfilter.classify.baselines import DocumentClassifier, fit_document, fit_windowed
 from tokfilter.classify.data import TokenDoc, TokenWindowSampler, tokenize_labeled
 from tokfilter.classify.encoder import copy_encoder_tokenizer, train_encoder
+from tokfilter.classify.init import load_init
 from tokfilter.classify.interface import (
     KINDS,
     check_tokenizer,
@@ -116,10 +118,15 @@ def pretrain_bilm(train: Sequence[TokenDoc], tokenizer, settings: dict, seed: in
                        conv_kernel=settings["conv_kernel"], pad_id=tokenizer.eot_id)
     model = B.BiLM(cfg)
     stats = {"steps": 0, "seconds": 0.0}
+    if settings["init"]:
+        meta = load_init(model, settings["init"], tokenizer.hash)
+        stats["init"] = {"from": settings["init"], "tokens": meta.get("tokens"),
+                         "steps": meta.get("training", {}).get("steps")}
+        log(f"pretrain: LMs start from {settings['init']!r} ({meta.get('tokens', 0):,} tokens of broad text)")
     if settings["pretrain_steps"]:
         sampler = TokenWindowSampler(train, cfg.seq_len, seed=seed)
-        stats = B.run_steps(model, sampler, settings["pretrain_steps"], settings["batch_size"], settings["lr"],
-                            B.lm_loss, log=lambda m: log(f"pretrain {m}"))
+        stats |= B.run_steps(model, sampler, settings["pretrain_steps"], settings["batch_size"], settings["lr"],
+                             B.lm_loss, log=lambda m: log(f"pretrain {m}"))
     return model, stats
 
 
@@ -187,7 +194,13 @@ def train_classifiers(kinds: Sequence[str], train_items: Sequence, valid_items: 
     settings = budget_settings(budget, overrides)
     torch_threads = torch.get_num_threads()
     t0 = time.perf_counter()
-    train = tokenize_labeled(as_items(train_items), tokenizer)
+    train_items = as_items(train_items)
+    mixes = sentence_mixes(train_items, settings["mix_fraction"], seed, settings["mix_max_inserts"],
+                           settings["mix_max_sentences"])
+    if mixes:
+        log(f"classifier data: {len(mixes):,} sentence mixes added to {len(train_items):,} training documents")
+    train_items = train_items + mixes
+    train = tokenize_labeled(train_items, tokenizer)
     valid = tokenize_labeled(as_items(valid_items), tokenizer)
     test = tokenize_labeled(as_items(test_items), tokenizer) if test_items else None
     if not train or not valid:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tokfilter.canaries.settings import CanarySettings
+from tokfilter.classify.init import resolve_init
 from tokfilter.classify.settings import budget_settings
 from tokfilter.config import apply_overrides, from_dict, read_toml, suggest
 from tokfilter.errors import UserError
@@ -156,7 +157,14 @@ def validate(exp: Experiment, where: str) -> Experiment:
     if not 0.0 < exp.classifier.label_fraction < 1.0:
         raise UserError(f"{where}: classifier.label_fraction = {exp.classifier.label_fraction} (expected 0 < x < 1: "
                         "the share of train documents the classifier learns from; the rest is pretrained on)")
-    budget_settings(exp.classifier.budget, dict(exp.classifier.settings))  # [classifier.settings], checked now
+    settings = budget_settings(exp.classifier.budget, dict(exp.classifier.settings))  # checked now, not later
+    if settings["init"]:
+        try:
+            resolve_init(settings["init"])
+        except UserError as err:
+            raise UserError(f"{where}: classifier.settings: {err}") from None
+    if settings["mix_fraction"] < 0:
+        raise UserError(f"{where}: classifier.settings.mix_fraction = {settings['mix_fraction']} (expected >= 0)")
     if exp.canaries.enabled:
         try:
             exp.canaries.validate()

@@ -1,0 +1,77 @@
+"""Measure the natural-text classifier recipe one step at a time (docs/classifiers.md, "What each step does").
+
+Trains the biLM on the label part of a finished full demo's benchmark (the same documents the demo's classifier
+learns from, out of fold), with each step's settings on top of the `full` budget, and measures it on the benchmark's
+test split and on the natural-text dev set, per group, at the validation threshold. One JSON line per step on stdout
+and all of them in --json.
+
+    python scripts/classifier_steps.py --run OUT_OF_TOKFILTER_DEMO [--steps NAME ...] [--seeds 0 1] [--json FILE]
+
+About 1-3 minutes per step and seed on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from tokfilter.atomic import write_json
+from tokfilter.classify.devset import evaluate_on_devset
+from tokfilter.classify.train import train_classifier
+from tokfilter.labels.benchmark import load_benchmark
+from tokfilter.pipeline.folds import divide
+from tokfilter.tokenizer import load_tokenizer
+
+STEPS = {
+    "full budget (before)": {},
+    "+ LM pretraining 300 steps on the label part": {"pretrain_steps": 300},
+    "+ packaged broad-text LMs": {"init": "packaged"},
+    "+ packaged LMs, no adaptation": {"init": "packaged", "pretrain_steps": 0},
+    "+ packaged LMs, 400 fine-tuning steps": {"init": "packaged", "finetune_steps": 400},
+    "+ packaged LMs, 400 steps, mixes 0.5": {"init": "packaged", "finetune_steps": 400, "mix_fraction": 0.5},
+    "+ packaged LMs, 400 steps, mixes 1.0": {"init": "packaged", "finetune_steps": 400, "mix_fraction": 1.0},
+    "+ packaged LMs, 500 steps, mixes 2.0 (the demo's recipe)": {"init": "packaged", "finetune_steps": 500,
+                                                                 "mix_fraction": 2.0},
+    "+ packaged LMs, 600 steps, mixes 3.0": {"init": "packaged", "finetune_steps": 600, "mix_fraction": 3.0},
+}
+
+
+def measure(run: Path, settings: dict, seed: int) -> dict:
+    split = {name: load_benchmark(run / "benchmark", name) for name in ("train", "valid", "test")}
+    label, _ = divide(split["train"], 0.5, key=lambda b: b.document.id)
+    tokenizer = load_tokenizer(str(run / "tokenizer.json"))
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        metrics = train_classifier("bilm", [(b.document, b.spans) for b in label],
+                                   [(b.document, b.spans) for b in split["valid"]], tokenizer, Path(tmp) / "bilm",
+                                   "full", test_items=[(b.document, b.spans) for b in split["test"]], seed=seed,
+                                   overrides=settings, log=lambda message: None)
+        natural = evaluate_on_devset(Path(tmp) / "bilm")
+    return {"seed": seed, "test_f1": metrics["f1"], "seconds": round(time.perf_counter() - start),
+            "natural": {group: {k: round(v[k], 4) for k in ("precision", "recall", "f1")}
+                        for group, v in natural.items()}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", required=True, type=Path, help="output folder of a full `tokfilter demo`")
+    parser.add_argument("--steps", nargs="*", default=list(STEPS), help="step names (default: all)")
+    parser.add_argument("--seeds", nargs="*", type=int, default=[0])
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    rows = []
+    for name in args.steps:
+        for seed in args.seeds:
+            row = {"step": name, "settings": STEPS[name], **measure(args.run, STEPS[name], seed)}
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    if args.json:
+        write_json(args.json, {"benchmark": str(args.run / "benchmark"), "label_fraction": 0.5, "budget": "full",
+                               "rows": rows})
+
+
+if __name__ == "__main__":
+    main()
