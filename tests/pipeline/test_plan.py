@@ -5,7 +5,6 @@ setting that fixes it."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -85,9 +84,7 @@ def experiment(root, valid_frac: float = 0.15, optional: str = "false"):
 
 def test_plan_prints_counts_and_trains_nothing(tmp_path, capsys):
     write_plain_corpus(tmp_path)
-    start = time.time()
     assert main(["run", str(experiment(tmp_path)), "--plan", "--out", str(tmp_path / "out")]) == 0
-    seconds = time.time() - start
     out = capsys.readouterr().out
     # 3 files x (80 records + the same record twice + one id with a second text)
     assert "246 documents read; 243 kept; 3 ids assigned; 3 duplicates dropped; 3 ids renamed" in out
@@ -97,7 +94,6 @@ def test_plan_prints_counts_and_trains_nothing(tmp_path, capsys):
     assert "remove-t0.5-tiny-0.1m" in out and "estimated wall time" in out and "nothing was trained" in out
     assert "label_fraction = 0.5" in out and "  label " in out and "  pretrain " in out
     assert not (tmp_path / "out").exists(), "--plan must not create the output directory"
-    assert seconds < 10, f"--plan took {seconds:.1f} s"
 
 
 def test_robustness_without_valid_forget_documents_fails_before_training(tmp_path, capsys):

@@ -120,9 +120,9 @@ def pretrain_bilm(train: Sequence[TokenDoc], tokenizer, settings: dict, seed: in
     stats = {"steps": 0, "seconds": 0.0}
     if settings["init"]:
         meta = load_init(model, settings["init"], tokenizer.hash)
-        stats["init"] = {"from": settings["init"], "tokens": meta.get("tokens"),
-                         "steps": meta.get("training", {}).get("steps")}
-        log(f"pretrain: LMs start from {settings['init']!r} ({meta.get('tokens', 0):,} tokens of broad text)")
+        seen = meta.get("training", {}).get("tokens_seen", 0)
+        stats["init"] = {"from": settings["init"], "tokens_seen": seen, "steps": meta.get("training", {}).get("steps")}
+        log(f"pretrain: LMs start from {settings['init']!r} (trained on {seen:,} tokens of broad text)")
     if settings["pretrain_steps"]:
         sampler = TokenWindowSampler(train, cfg.seq_len, seed=seed)
         stats |= B.run_steps(model, sampler, settings["pretrain_steps"], settings["batch_size"], settings["lr"],
