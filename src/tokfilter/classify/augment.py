@@ -20,14 +20,13 @@ from collections.abc import Sequence
 
 from tokfilter.corpus.document import Document
 from tokfilter.labels.coarse import sentence_bounds
-from tokfilter.labels.spans import Span
+from tokfilter.labels.spans import Span, spans_to_char_scores
 
 PURE_FORGET_COVER = 0.98  # a document whose forget spans (score >= 0.5) cover this share of its characters
 
 
 def _forget_cover(text: str, spans: Sequence[Span]) -> float:
-    covered = sum(end - start for start, end, score in spans if score >= 0.5)
-    return covered / max(len(text), 1)
+    return float((spans_to_char_scores(spans, len(text)) >= 0.5).mean()) if text else 0.0
 
 
 def sentence_mixes(items: Sequence[tuple[Document, Sequence[Span]]], fraction: float, seed: int = 0,
@@ -35,19 +34,21 @@ def sentence_mixes(items: Sequence[tuple[Document, Sequence[Span]]], fraction: f
     """round(fraction * len(items)) new (document, exact spans) pairs built from `items` (see the module doc).
     Empty when the items hold no pure forget or no pure keep document with at least two sentences."""
     count = round(fraction * len(items))
-    pure_forget = [doc for doc, spans in items if _forget_cover(doc.text, spans) >= PURE_FORGET_COVER]
-    pure_keep = [doc for doc, spans in items if not any(score >= 0.5 for _, _, score in spans)]
-    pure_forget = [d for d in pure_forget if len(sentence_bounds(d.text)) >= 2]
-    pure_keep = [d for d in pure_keep if len(sentence_bounds(d.text)) >= 2]
-    if count <= 0 or not pure_forget or not pure_keep:
+    if count <= 0:
+        return []
+    # (document, its sentence bounds, its spans): bounds computed once per document, reused by every mix
+    usable = [(doc, bounds, spans) for doc, spans in items if len(bounds := sentence_bounds(doc.text)) >= 2]
+    pure_forget = [(doc, b) for doc, b, spans in usable if _forget_cover(doc.text, spans) >= PURE_FORGET_COVER]
+    pure_keep = [(doc, b) for doc, b, spans in usable if not any(score >= 0.5 for _, _, score in spans)]
+    if not pure_forget or not pure_keep:
         return []
     rng = random.Random(f"sentence-mix:{seed}")
     out = []
     for index in range(count):
         forget_host = index % 2 == 1
-        host = rng.choice(pure_forget if forget_host else pure_keep)
+        host, host_bounds = rng.choice(pure_forget if forget_host else pure_keep)
         donors = pure_keep if forget_host else pure_forget
-        text, inserted = _insert_sentences(host.text, donors, rng, max_inserts, max_sentences)
+        text, inserted = _insert_sentences(host.text, host_bounds, donors, rng, max_inserts, max_sentences)
         if forget_host:
             edges = [0] + [p for span in inserted for p in span] + [len(text)]
             spans = [(a, b, 1.0) for a, b in zip(edges[::2], edges[1::2]) if b > a]
@@ -58,15 +59,16 @@ def sentence_mixes(items: Sequence[tuple[Document, Sequence[Span]]], fraction: f
     return out
 
 
-def _insert_sentences(host: str, donors: Sequence[Document], rng: random.Random, max_inserts: int,
-                      max_sentences: int) -> tuple[str, list[tuple[int, int]]]:
-    """`host` with runs of donor sentences inserted before some of its sentences; returns (text, inserted spans)."""
-    bounds = sentence_bounds(host)
+def _insert_sentences(host: str, bounds: list[tuple[int, int]],
+                      donors: Sequence[tuple[Document, list[tuple[int, int]]]], rng: random.Random,
+                      max_inserts: int, max_sentences: int) -> tuple[str, list[tuple[int, int]]]:
+    """`host` (its sentence `bounds`) with runs of donor sentences (donors: (document, its sentence bounds)) inserted
+    before some of its sentences; returns (text, inserted spans)."""
     cuts = sorted(rng.sample(range(1, len(bounds)), min(rng.randint(1, max_inserts), len(bounds) - 1)))
     pieces, inserted, length, previous = [], [], 0, 0
     for cut in cuts:
-        donor = rng.choice(donors).text
-        sentences = sentence_bounds(donor)
+        chosen, sentences = rng.choice(donors)
+        donor = chosen.text
         first = rng.randrange(len(sentences))
         last = min(first + rng.randint(1, max_sentences), len(sentences)) - 1
         run = donor[sentences[first][0]:sentences[last][1]]

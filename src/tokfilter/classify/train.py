@@ -249,7 +249,7 @@ def train_classifiers(kinds: Sequence[str], train_items: Sequence, valid_items: 
             if not settings["encoder_steps"]:
                 log("encoder: skipped (encoder_steps = 0 in this budget)")
                 continue
-            clf, stages["finetune"] = train_encoder([(d.text, s) for d, s in as_items(train_items)], tokenizer,
+            clf, stages["finetune"] = train_encoder([(d.text, s) for d, s in train_items], tokenizer,
                                                     settings["encoder_steps"], seed=seed, log=log)
         train_seconds = time.perf_counter() - start
         metrics, scores, gold = score_and_measure(clf, valid, test)
