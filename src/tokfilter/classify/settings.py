@@ -60,4 +60,6 @@ def budget_settings(budget: str | dict, overrides: dict | None = None) -> dict:
     else:
         raise UserError(f"unknown classifier budget {budget!r} (expected {' or '.join(BUDGETS)})")
     settings = from_dict(ClassifierSettings, {**asdict(base), **(overrides or {})}, "classifier settings")
+    if settings.mix_fraction < 0:
+        raise UserError(f"classifier settings: mix_fraction = {settings.mix_fraction} (expected >= 0)")
     return asdict(settings)

@@ -163,8 +163,6 @@ def validate(exp: Experiment, where: str) -> Experiment:
             resolve_init(settings["init"])
         except UserError as err:
             raise UserError(f"{where}: classifier.settings: {err}") from None
-    if settings["mix_fraction"] < 0:
-        raise UserError(f"{where}: classifier.settings.mix_fraction = {settings['mix_fraction']} (expected >= 0)")
     if exp.canaries.enabled:
         try:
             exp.canaries.validate()
