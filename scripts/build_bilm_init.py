@@ -34,7 +34,8 @@ from tokfilter.atomic import atomic_path, write_json
 from tokfilter.classify import bilm as B
 from tokfilter.classify.data import TokenDoc, TokenWindowSampler
 from tokfilter.classify.devset import load_devset
-from tokfilter.classify.settings import ClassifierSettings
+from tokfilter.classify.settings import budget_settings
+from tokfilter.classify.train import pretrain_bilm
 from tokfilter.corpus import read_corpus
 from tokfilter.corpus.demo import load_demo
 from tokfilter.labels.coarse import sentence_bounds
@@ -99,23 +100,19 @@ def main() -> None:
     args = parser.parse_args()
     if not (args.data / "corpora").is_dir():
         sys.exit(f"error: {args.data}/corpora not found (pass --data ../shared/data)")
-    torch.manual_seed(args.seed)
     tokenizer = load_tokenizer(default_tokenizer_spec())
     texts, summary = gather(args.data, args.seed)
-    docs = [TokenDoc(str(i), np.asarray(tokenizer.encode(t)[0], dtype=np.int64), np.zeros(0, np.float32))
-            for i, t in enumerate(texts)]
-    docs = [TokenDoc(d.id, d.ids, np.zeros(len(d.ids), np.float32)) for d in docs if len(d.ids) > 1]
+    docs = [TokenDoc(str(i), ids, np.zeros(len(ids), np.float32)) for i, t in enumerate(texts)
+            if len(ids := np.asarray(tokenizer.encode(t)[0], dtype=np.int64)) > 1]
     total = sum(len(d.ids) for d in docs)
     print(f"{len(docs):,} documents, {total:,} tokens", file=sys.stderr, flush=True)
-    s = ClassifierSettings()
-    cfg = B.BiLMConfig(vocab_size=tokenizer.vocab_size, seq_len=s.seq_len, n_layer=s.n_layer, d_model=s.d_model,
-                       n_head=s.n_head, layers=list(s.layers), head=s.head, head_hidden=s.head_hidden,
-                       conv_kernel=s.conv_kernel, pad_id=tokenizer.eot_id)
-    model = B.BiLM(cfg)
+    # the classifiers' own LM pretraining (train.pretrain_bilm), at the default biLM size, on the broad text
+    settings = budget_settings("quick", {"pretrain_steps": args.steps, "batch_size": args.batch_size, "lr": args.lr})
     t0 = time.perf_counter()
-    stats = B.run_steps(model, TokenWindowSampler(docs, cfg.seq_len, seed=args.seed), args.steps, args.batch_size,
-                        args.lr, B.lm_loss, log=lambda m: print(f"pretrain {m}", file=sys.stderr, flush=True))
-    with torch.no_grad():  # held-out-free check: the LM losses of each direction on 64 fresh windows
+    model, stats = pretrain_bilm(docs, tokenizer, settings, seed=args.seed,
+                                 log=lambda m: print(m, file=sys.stderr, flush=True))
+    cfg = model.config
+    with torch.no_grad():  # the LM losses of each direction on 64 other windows of the same (training) text
         x, lengths, _ = B.to_batch(TokenWindowSampler(docs, cfg.seq_len, seed=args.seed + 99).sample(64), cfg)
         fwd_loss, bwd_loss = (float(v) for v in model.lm_losses(x, lengths))
     tensors = {f"fwd.{k}": v.detach().to(torch.float16).contiguous() for k, v in model.fwd.state_dict().items()}
@@ -135,7 +132,7 @@ def main() -> None:
                      "seconds": round(time.perf_counter() - t0, 1)},
         "command": "python scripts/build_bilm_init.py --data ../shared/data " + " ".join(sys.argv[1:]),
     })
-    print(json.dumps({"tokens": total, **stats}))
+    print(json.dumps({"corpus_tokens": total, **stats}))
 
 
 if __name__ == "__main__":

@@ -39,16 +39,20 @@ STEPS = {
 }
 
 
-def measure(run: Path, settings: dict, seed: int) -> dict:
+def load_items(run: Path) -> dict:
+    """The label part (training items), valid and test items of a finished demo's benchmark, and its tokenizer."""
     split = {name: load_benchmark(run / "benchmark", name) for name in ("train", "valid", "test")}
     label, _ = divide(split["train"], 0.5, key=lambda b: b.document.id)
-    tokenizer = load_tokenizer(str(run / "tokenizer.json"))
+    items = {"train": label, "valid": split["valid"], "test": split["test"]}
+    return {name: [(b.document, b.spans) for b in part] for name, part in items.items()} | {
+        "tokenizer": load_tokenizer(str(run / "tokenizer.json"))}
+
+
+def measure(data: dict, settings: dict, seed: int) -> dict:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        metrics = train_classifier("bilm", [(b.document, b.spans) for b in label],
-                                   [(b.document, b.spans) for b in split["valid"]], tokenizer, Path(tmp) / "bilm",
-                                   "full", test_items=[(b.document, b.spans) for b in split["test"]], seed=seed,
-                                   overrides=settings, log=lambda message: None)
+        metrics = train_classifier("bilm", data["train"], data["valid"], data["tokenizer"], Path(tmp) / "bilm", "full",
+                                   test_items=data["test"], seed=seed, overrides=settings, log=lambda message: None)
         natural = evaluate_on_devset(Path(tmp) / "bilm")
     return {"seed": seed, "test_f1": metrics["f1"], "seconds": round(time.perf_counter() - start),
             "natural": {group: {k: round(v[k], 4) for k in ("precision", "recall", "f1")}
@@ -62,10 +66,10 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="*", type=int, default=[0])
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    rows = []
+    data, rows = load_items(args.run), []
     for name in args.steps:
         for seed in args.seeds:
-            row = {"step": name, "settings": STEPS[name], **measure(args.run, STEPS[name], seed)}
+            row = {"step": name, "settings": STEPS[name], **measure(data, STEPS[name], seed)}
             print(json.dumps(row), flush=True)
             rows.append(row)
     if args.json:
