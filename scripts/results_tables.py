@@ -14,7 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
-from tokfilter.evaluate.intervals import config_name, deltas_vs_unfiltered, format_stat, mean_interval
+from tokfilter.evaluate.intervals import config_name, deltas_vs_unfiltered, format_stat
+from tokfilter.pipeline.results import section_by_mode
 
 
 def classifier(results: dict) -> None:
@@ -102,16 +103,13 @@ def canaries(results: dict, size: str | None) -> None:
               f"{format_stat(c['retain']['accuracy'], '.2f')} | "
               f"{format_stat((c['forget'].get('by_placement') or {}).get('embedded'), '.2f')} | "
               f"{format_stat((c['retain'].get('by_placement') or {}).get('embedded'), '.2f')} |")
-    attacked = {}
-    for name, entry in (results.get("robustness") or {}).items():
-        if isinstance(entry, dict) and (entry.get("canaries") or {}).get("after"):
-            key = "rmu" if name.endswith("-rmu") else name.split("-")[0]
-            attacked.setdefault(key, []).append(entry["canaries"])
-    if attacked:
-        rows = []
-        for key, measured in attacked.items():
-            rows.append([key, *(format_stat(mean_interval(m[when][domain]["accuracy"] for m in measured), ".2f")
-                                for domain in ("forget", "retain") for when in ("before", "after"))])
+    attacked = (results["aggregates"].get("robustness") or {})
+    if not any("canaries" in entry for entry in attacked.values()):  # results.json written before the aggregate
+        attacked = section_by_mode(results.get("robustness") or {}, results["runs"], ())
+    rows = [[mode, *(format_stat(entry["canaries"][when][domain], ".2f")
+                     for domain in ("forget", "retain") for when in ("before", "after"))]
+            for mode, entry in attacked.items() if "canaries" in entry]
+    if rows:
         _table(["attacked model", "medical before", "medical after", "biology before", "biology after"], rows)
 
 

@@ -20,6 +20,21 @@ RUNS = [record("none", 0, 6.0, 5.0), record("remove", 0, 6.5, 5.02, threshold=0.
         record("none", 1, 6.1, 5.1), record("remove", 1, 6.4, 5.1, threshold=0.3)]
 
 
+def test_canaries_before_and_after_the_attack_are_averaged_per_mode():
+    def attacked(forget_before, forget_after):
+        return {"recovery_tokens": None, "reached": False,
+                "canaries": {"before": {"forget": {"accuracy": forget_before}, "retain": {"accuracy": 0.9}},
+                             "after": {"forget": {"accuracy": forget_after}, "retain": {"accuracy": 0.8}}}}
+    robustness = {"remove-tiny-0.2m-s0": attacked(0.3, 0.2), "remove-tiny-0.2m-s1": attacked(0.5, 0.4),
+                  "none-tiny-0.2m-s0-rmu": {"recovery_tokens": 100, "reached": True}}
+    agg = seed_aggregates([0, 1], RUNS, {}, robustness, {})["robustness"]
+    canaries = agg["remove"]["canaries"]
+    assert canaries["before"]["forget"]["mean"] == pytest.approx(0.4) and canaries["before"]["forget"]["n"] == 2
+    assert canaries["after"]["forget"]["mean"] == pytest.approx(0.3)
+    assert canaries["after"]["retain"]["mean"] == pytest.approx(0.8) and canaries["after"]["retain"]["sd"] == 0.0
+    assert "canaries" not in agg["rmu"]  # measured nowhere: no empty aggregate
+
+
 def test_aggregates_per_configuration_with_t_intervals():
     robustness = {"remove-tiny-0.2m-s0": {"recovery_tokens": 1000, "recovery_fraction": 0.1, "reached": True},
                   "remove-tiny-0.2m-s1": {"recovery_tokens": None, "recovery_fraction": None, "reached": False},

@@ -16,7 +16,8 @@ present; with one seed every `n` is 1 and every interval null):
         "slowdown": {"forget": x, "retain": x, "ci": {...}} (n >= 2 only)}],
      "pareto": evaluate.pareto.pareto_aggregates (pairs and verdicts over seeds),
      "robustness": {"<mode>" | "rmu": {"n", "seeds", "runs", "recovery_tokens": STAT, "recovery_fraction": STAT,
-                                       "reached_share"}},
+                                       "reached_share", "canaries": {"before" | "after": {"forget" | "retain": STAT}}
+                                       (canary accuracy around the attack, where measured)}},
      "refusal": {"<mode>": {"n", "seeds", "runs", "forget_refusal_rate": STAT, "general_refusal_rate": STAT}}}
 
 STAT = evaluate.intervals.mean_interval: {"mean", "ci": [lo, hi] | null, "sd" | null, "n"}, the interval being
@@ -66,8 +67,9 @@ def _config_groups(runs: list[dict]) -> list[list[dict]]:
     return list(groups.values())
 
 
-def _section_by_mode(section: dict, runs: list[dict], keys: tuple[str, ...]) -> dict:
-    """A per-run-name section (robustness / refusal) averaged over seeds per mode (`rmu` for *-rmu entries)."""
+def section_by_mode(section: dict, runs: list[dict], keys: tuple[str, ...]) -> dict:
+    """A per-run-name section (robustness / refusal) averaged over seeds per mode (`rmu` for *-rmu entries); where
+    entries carry canary accuracy before / after the attack, `canaries.{before,after}.{forget,retain}` too."""
     if not isinstance(section, dict) or "skipped" in section:
         return {}
     modes = {run["name"]: run["mode"] for run in runs}
@@ -87,6 +89,12 @@ def _section_by_mode(section: dict, runs: list[dict], keys: tuple[str, ...]) -> 
         if "recovery_tokens" in keys:
             out[mode]["reached_share"] = sum(bool(e.get("reached", e.get("recovery_tokens") is not None))
                                              for _, e in entries) / len(entries)
+        measured = [e["canaries"] for _, e in entries if (e.get("canaries") or {}).get("after")]
+        if measured:
+            out[mode]["canaries"] = {when: {d: mean_interval(((m.get(when) or {}).get(d, {}).get("accuracy")
+                                                              for m in measured), CONFIDENCE)
+                                            for d in ("forget", "retain")}
+                                     for when in ("before", "after")}
     return out
 
 
@@ -133,8 +141,8 @@ def seed_aggregates(seeds: list[int], runs: list[dict], slowdown: dict, robustne
     return {"seeds": list(seeds), "n_seeds": len(seeds), "confidence": CONFIDENCE, "interval": "t",
             "runs": configurations,
             "pareto": pareto_aggregates(runs, confidence=CONFIDENCE, summary=pareto),
-            "robustness": _section_by_mode(robustness, runs, ("recovery_tokens", "recovery_fraction")),
-            "refusal": _section_by_mode(refusal, runs, ("forget_refusal_rate", "general_refusal_rate"))}
+            "robustness": section_by_mode(robustness, runs, ("recovery_tokens", "recovery_fraction")),
+            "refusal": section_by_mode(refusal, runs, ("forget_refusal_rate", "general_refusal_rate"))}
 
 
 def build_results(exp, started: float, classifier: dict, runs: list[dict], slowdown: dict, robustness: dict,
