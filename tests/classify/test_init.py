@@ -65,6 +65,10 @@ def test_a_different_architecture_or_tokenizer_is_refused(tokenizer, tmp_path):
         load_init(_model(tokenizer), "packaged", "another-hash")
     with pytest.raises(UserError, match="no lm.json"):
         load_init(_model(tokenizer), str(tmp_path), tokenizer.hash)
+    (tmp_path / "lm.json").write_text("{not json")
+    (tmp_path / "lm.safetensors").write_bytes(b"")
+    with pytest.raises(UserError, match="lm.json: not valid JSON"):
+        load_init(_model(tokenizer), str(tmp_path), tokenizer.hash)
 
 
 def test_an_experiment_naming_a_missing_init_fails_before_any_stage(tmp_path):

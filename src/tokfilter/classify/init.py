@@ -32,9 +32,16 @@ def resolve_init(init: str) -> Path:
     return folder
 
 
+def _metadata(folder: Path) -> dict:
+    try:
+        return json.loads((folder / "lm.json").read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{folder}/lm.json: not valid JSON ({err})") from None
+
+
 def read_init(init: str) -> dict:
     """lm.json of an init folder ("packaged" or a path)."""
-    return json.loads((resolve_init(init) / "lm.json").read_text())
+    return _metadata(resolve_init(init))
 
 
 def load_init(model, init: str, tokenizer_hash: str) -> dict:
@@ -45,7 +52,7 @@ def load_init(model, init: str, tokenizer_hash: str) -> dict:
     from safetensors.torch import load_file
 
     folder = resolve_init(init)
-    meta = json.loads((folder / "lm.json").read_text())
+    meta = _metadata(folder)
     want = {k: getattr(model.config, k) for k in ARCHITECTURE_KEYS}
     have = {k: meta.get("architecture", {}).get(k) for k in ARCHITECTURE_KEYS}
     if want != have:
