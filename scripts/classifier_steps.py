@@ -6,8 +6,11 @@ test split and on the natural-text dev set, per group, at the validation thresho
 and all of them in --json.
 
     python scripts/classifier_steps.py --run OUT_OF_TOKFILTER_DEMO [--steps NAME ...] [--seeds 0 1] [--json FILE]
+    python scripts/classifier_steps.py --run OUT --steps probes --bleed --json FILE   # the variants of PROBES
 
-About 1-3 minutes per step and seed on 2 cores.
+With --bleed each row also gets scripts/context_bleed.py's measurements of the trained classifier (how far its
+verdict spreads from a document's context into a sentence of the other side; the canary documents' flagged share).
+About 1-3 minutes per step and seed on 2 cores (+ 1 minute with --bleed).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import json
 import tempfile
 import time
 from pathlib import Path
+
+import context_bleed  # scripts/context_bleed.py (this script's folder is on sys.path)
 
 from tokfilter.atomic import write_json
 from tokfilter.classify.devset import evaluate_on_devset
@@ -38,6 +43,20 @@ STEPS = {
     "+ packaged LMs, 600 steps, mixes 3.0": {"init": "packaged", "finetune_steps": 600, "mix_fraction": 3.0},
 }
 
+# variants around the recipe, measured for the canary problem (docs/classifiers.md, "The canary problem")
+RECIPE = STEPS["+ packaged LMs, 500 steps, mixes 2.0 (the demo's recipe)"]
+PROBES = {
+    "previous recipe (full budget)": {},
+    "recipe": RECIPE,
+    "recipe, no LM adaptation": {**RECIPE, "pretrain_steps": 0},
+    "recipe, 300 LM adaptation steps": {**RECIPE, "pretrain_steps": 300},
+    "recipe, no adaptation, 200 fine-tuning steps": {**RECIPE, "pretrain_steps": 0, "finetune_steps": 200},
+    "recipe, no adaptation, fine-tuning lr 5e-4": {**RECIPE, "pretrain_steps": 0, "finetune_lr": 5e-4},
+    "recipe, no adaptation, LM loss kept (0.5)": {**RECIPE, "pretrain_steps": 0, "lm_weight": 0.5},
+    "recipe, no adaptation, head on layers 0-1": {**RECIPE, "pretrain_steps": 0, "layers": [0, 1]},
+    "previous recipe + mixes 2.0, 500 steps": {"mix_fraction": 2.0, "finetune_steps": 500},
+}
+
 
 def load_items(run: Path) -> dict:
     """The label part (training items), valid and test items of a finished demo's benchmark, and its tokenizer."""
@@ -48,28 +67,39 @@ def load_items(run: Path) -> dict:
         "tokenizer": load_tokenizer(str(run / "tokenizer.json"))}
 
 
-def measure(data: dict, settings: dict, seed: int) -> dict:
+def measure(data: dict, settings: dict, seed: int, bleed_run: Path | None = None) -> dict:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         metrics = train_classifier("bilm", data["train"], data["valid"], data["tokenizer"], Path(tmp) / "bilm", "full",
                                    test_items=data["test"], seed=seed, overrides=settings, log=lambda message: None)
+        seconds = round(time.perf_counter() - start)
         natural = evaluate_on_devset(Path(tmp) / "bilm")
-    return {"seed": seed, "test_f1": metrics["f1"], "seconds": round(time.perf_counter() - start),
-            "natural": {group: {k: round(v[k], 4) for k in ("precision", "recall", "f1")}
-                        for group, v in natural.items()}}
+        bleed = context_bleed.measure(bleed_run, str(Path(tmp) / "bilm"))["rows"] if bleed_run else None
+    row = {"seed": seed, "test_f1": metrics["f1"], "seconds": seconds,
+           "natural": {group: {k: round(v[k], 4) for k in ("precision", "recall", "f1")}
+                       for group, v in natural.items()}}
+    return row | ({"bleed": bleed} if bleed else {})
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", required=True, type=Path, help="output folder of a full `tokfilter demo`")
-    parser.add_argument("--steps", nargs="*", default=list(STEPS), help="step names (default: all)")
+    parser.add_argument("--steps", nargs="*", default=list(STEPS),
+                        help="step names of STEPS or PROBES, or `probes` for every probe (default: all STEPS)")
     parser.add_argument("--seeds", nargs="*", type=int, default=[0])
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--bleed", action="store_true", help="add scripts/context_bleed.py's measurements per row")
     args = parser.parse_args()
+    known = STEPS | PROBES
+    names = [n for name in args.steps for n in (PROBES if name == "probes" else [name])]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        parser.error(f"unknown step {unknown[0]!r} (known: probes, {', '.join(known)})")
     data, rows = load_items(args.run), []
-    for name in args.steps:
+    for name in names:
         for seed in args.seeds:
-            row = {"step": name, "settings": STEPS[name], **measure(data, STEPS[name], seed)}
+            row = {"step": name, "settings": known[name],
+                   **measure(data, known[name], seed, args.run if args.bleed else None)}
             print(json.dumps(row), flush=True)
             rows.append(row)
     if args.json:
