@@ -58,3 +58,25 @@ def test_light_commands_do_not_import_torch(command):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip().splitlines()[-1] == "false", f"`tokfilter {command} --help` imported torch"
     assert json.loads(out.stdout.strip().splitlines()[-1]) is False
+
+
+def test_an_unwritable_output_and_a_closed_stdout_end_without_a_traceback(monkeypatch, capsys):
+    import tokfilter.report.cli as report_cli
+    from tokfilter.cli import main
+
+    def unwritable(args):
+        raise PermissionError(13, "Permission denied", "/ro/report.html")
+
+    monkeypatch.setattr(report_cli, "run_report", unwritable)
+    assert main(["report", "somewhere"]) == 2
+    assert capsys.readouterr().err == "tokfilter: error: /ro/report.html: Permission denied\n"
+
+
+def test_a_closed_stdout_ends_quietly(tmp_path):
+    # a handler that prints 10 MB into a pipe that `head` closes after 10 bytes
+    script = ("import sys, tokfilter.report.cli as r\n"
+              "def flood(args):\n    [print('x' * 1000) for _ in range(10000)]\n"
+              "r.run_report = flood\nfrom tokfilter.cli import main\nsys.exit(main(['report', 'x']))\n")
+    result = subprocess.run(f"{sys.executable} -c \"{script}\" | head -c 10", shell=True, capture_output=True,
+                            text=True)
+    assert result.stderr == "", result.stderr  # no traceback, no "error: Broken pipe", nothing at exit either

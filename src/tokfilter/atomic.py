@@ -19,27 +19,77 @@ import numpy as np
 
 from tokfilter.errors import UserError
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+UMASK = os.umask(0)  # the process's umask (read once: setting it is the only way to read it)
+os.umask(UMASK)
 
 
 @contextlib.contextmanager
 def atomic_path(final: str | Path, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path next to `final`; on success rename it onto `final`, on error delete it."""
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{final.name}-", suffix=suffix, dir=final.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = _temporary(final, suffix)
     try:
         yield tmp_path
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
-        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp_path, final)
+        os.chmod(tmp_path, 0o666 & ~UMASK)  # mkstemp creates 0600; give the file the usual permissions
+        try:
+            os.replace(tmp_path, final)
+        except OSError as err:
+            raise UserError(f"{final}: cannot write there ({err.strerror or err})") from None
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def check_writable(final: str | Path) -> Path:
+    """`final` as a Path once it is a place a file can be written: not a directory, in a directory that exists (made
+    here) and accepts new files. Raises a one-line UserError otherwise; commands call it before long work so a bad
+    --out fails at the start, not after an hour of training."""
+    final = Path(final)
+    _temporary(final).unlink()
+    return final
+
+
+def check_writable_dir(directory: str | Path) -> Path:
+    """`directory` as a Path once an output folder can be made or filled there: an existing folder that accepts
+    files, or a path whose nearest existing ancestor is such a folder. Creates nothing (a probe file comes and goes),
+    so a command that then fails on its input leaves no empty output folder. One-line UserError otherwise."""
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise UserError(f"{directory}: is a file (expected a folder for the output)")
+    ancestor = directory if directory.is_dir() else _folder_above(directory)
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".tmp-probe-", dir=ancestor)
+    except OSError as err:
+        raise UserError(f"{directory}: cannot write there ({err.strerror or err})") from None
+    os.close(fd)
+    os.unlink(probe)
+    return directory
+
+
+def _folder_above(path: Path) -> Path:
+    """The nearest existing ancestor of `path`; a one-line UserError when it is a file (nothing can go inside)."""
+    ancestor = path.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UserError(f"{path}: {ancestor} is a file, so nothing can be written inside it")
+    return ancestor
+
+
+def _temporary(final: Path, suffix: str = "") -> Path:
+    """A new empty temporary file next to `final` (its folder made if needed), or a one-line UserError."""
+    if final.is_dir():
+        raise UserError(f"{final}: is a directory (expected a file path)")
+    _folder_above(final)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".tmp-{final.name}-", suffix=suffix, dir=final.parent)
+    except OSError as err:
+        raise UserError(f"{final}: cannot write there ({err.strerror or err})") from None
+    os.close(fd)
+    return Path(tmp)
 
 
 def write_bytes(final: str | Path, data: bytes) -> None:

@@ -4,13 +4,15 @@
 `register(subparsers)`, which adds its commands' parsers and sets `func` on each to a handler
 `run_<name>(args) -> int` (the exit code). Only the module of the command being run is imported, so
 `tokfilter tokenize` or `tokfilter view` start without torch; `tokfilter --help` imports them all.
-`UserError` (bad input the user can fix) becomes one line on stderr and exit code 2.
+`UserError` (bad input the user can fix) becomes one line on stderr and exit code 2, and so does an `OSError`
+(an output place that cannot be written: read-only, a file where a folder goes); a closed stdout ends quietly.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from tokfilter import __version__
@@ -77,6 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tokfilter: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # before OSError, of which it is one  # stdout closed early (`tokfilter ... | head`): stop quietly, as other Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as err:  # an output place that cannot be written (read-only, a file where a folder goes, ...)
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"tokfilter: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 2
     return int(result or 0)
 
 

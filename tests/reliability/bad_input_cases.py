@@ -173,6 +173,10 @@ def both(*damages: Callable[[Path], None]) -> Callable[[Path], None]:
     return damage
 
 
+def _wider_bilm(config: dict) -> None:
+    config["bilm"]["d_model"] *= 2
+
+
 def _drop_docs(m: dict) -> None:
     m["num_documents"] += 1
 
@@ -263,6 +267,9 @@ CASES: list[Case] = [
     Case("tokenizer-train-vocab-range", "--vocab-size 10 (below the byte alphabet)",
          ["tokenizer", "train", "{corpus}", "--vocab-size", "10", "--out", "{w}/tok.json"],
          None, "{w}/tok.json", "vocab"),
+    Case("tokenizer-train-out-under-file", "--out inside a path that is a file",
+         ["tokenizer", "train", "{corpus}", "--vocab-size", "300", "--out", "{w}/f/tok.json"],
+         write("f", "a file, not a folder"), "{w}/f/tok.json", "is a file, so nothing can be written"),
     Case("corpus-stats-malformed", "malformed JSON Lines",
          ["corpus", "stats", "{w}/c.jsonl"], write("c.jsonl", "{not json\n"), None, "c.jsonl"),
     # shards verify
@@ -334,6 +341,18 @@ CASES: list[Case] = [
          ["classifier", "eval", "--classifier", "{w}/c", "--data", "{corpus}", "--labels", "{labels}"],
          copy("clf", "c", pickled_checkpoint("model.pt")), None, "safetensors"),
     # annotate / export / view
+    Case("classifier-eval-config-shape", "classifier config.json names another width than its weights",
+         ["classifier", "eval", "--classifier", "{w}/c", "--data", "{corpus}", "--labels", "{labels}"],
+         copy("clf", "c", edit_json("config.json", _wider_bilm)), None, "does not describe model.safetensors"),
+    Case("classifier-eval-threshold-range", "--threshold 3 (not a probability)",
+         ["classifier", "eval", "--classifier", "{clf}", "--data", "{corpus}", "--labels", "{labels}",
+          "--threshold", "3", "--pr-curve", "{w}/pr.png"], None, "{w}/pr.png", "[0, 1]"),
+    Case("classifier-train-bad-head", "--set head=bogus (no such head)",
+         ["classifier", "train", "--data", "{corpus}", "--labels", "{labels}", "--tokenizer", "{tokenizer}",
+          "--out", "{w}/clf", "--set", "head=bogus"], None, "{w}/clf", "head = 'bogus'"),
+    Case("classifier-train-out-is-file", "--out is an existing file",
+         ["classifier", "train", "--data", "{corpus}", "--labels", "{labels}", "--tokenizer", "{tokenizer}",
+          "--out", "{w}/f"], write("f", "a file"), None, "is a file"),
     Case("annotate-missing-classifier", "classifier directory does not exist",
          ["annotate", "--classifier", "{w}/nope", "--shards", "{w}/s", "--quiet"], copy("shards", "s"),
          "{w}/s/00000.scores.forget.npy", "nope"),
@@ -451,6 +470,12 @@ CASES: list[Case] = [
     Case("unlearn-missing-model", "--model does not exist",
          ["unlearn", "rmu", "--model", "{w}/nope", "--forget", "{corpus}", "--retain", "{corpus}", "--out", "{w}/u",
           "--no-progress"], None, "{w}/u", "nope"),
+    Case("unlearn-out-is-a-user-file", "--out is an existing file of the user's",
+         ["unlearn", "rmu", "--model", "{ckpt}", "--forget", "{corpus}", "--retain", "{corpus}", "--out",
+          "{w}/notes.txt", "--no-progress"], write("notes.txt", "mine"), None, "is a file"),
+    Case("unlearn-out-is-a-user-folder", "--out is a folder holding other files",
+         ["unlearn", "rmu", "--model", "{ckpt}", "--forget", "{corpus}", "--retain", "{corpus}", "--out", "{w}",
+          "--no-progress"], write("notes.txt", "mine"), None, "not a checkpoint"),
     Case("align-missing-model", "--model does not exist",
          ["align", "refusal", "--model", "{w}/nope", "--out", "{w}/a", "--no-progress"], None, "{w}/a", "nope"),
     Case("generate-missing-qa", "--qa file does not exist",

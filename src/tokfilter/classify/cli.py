@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
+from tokfilter.atomic import check_writable, check_writable_dir
 from tokfilter.classify.data import is_benchmark_dir, load_labeled
 from tokfilter.classify.settings import budget_settings
 from tokfilter.classify.train import evaluate_classifier, train_classifier
@@ -77,6 +79,7 @@ def _holdout(items: list, fraction: float = 0.05) -> tuple[list, list]:
 def run_train(args: argparse.Namespace) -> int:
     overrides = _parse_sets(args.set)
     budget_settings(args.budget, overrides)  # a typo in --set fails now, not after the data is read
+    check_writable_dir(args.out)  # and an unusable --out, not after training
     tokenizer = load_tokenizer(args.tokenizer or default_tokenizer_spec())
     test = None
     if is_benchmark_dir(args.data):
@@ -97,13 +100,25 @@ def run_train(args: argparse.Namespace) -> int:
                                seed=args.seed, overrides=overrides)
     summary = {k: metrics[k] for k in SUMMARY_KEYS}
     summary.update({"split": metrics["split"], "out": str(args.out), "seconds": metrics["seconds"]})
-    print(json.dumps(summary))
+    print(json.dumps(_finite(summary)))
     return 0
 
 
+def _finite(obj):
+    """`obj` with NaN / infinity as null, so stdout stays valid JSON (AUROC is NaN when a split lacks a class)."""
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return None if isinstance(obj, float) and not math.isfinite(obj) else obj
+
+
 def run_eval(args: argparse.Namespace) -> int:
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        raise UserError(f"--threshold must be a probability in [0, 1], not {args.threshold}")
     items = load_labeled(args.data, args.labels, args.split)
     pr_curve = args.pr_curve or str(Path(args.classifier) / "pr_curve_eval.png")
+    check_writable(pr_curve)  # before the scoring, not after it
     metrics = evaluate_classifier(args.classifier, items, threshold=args.threshold, pr_curve=pr_curve)
-    print(json.dumps(metrics))
+    print(json.dumps(_finite(metrics)))
     return 0

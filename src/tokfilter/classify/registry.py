@@ -15,6 +15,7 @@ from tokfilter.classify.baselines import DocumentClassifier, WindowedLogOdds
 from tokfilter.classify.bilm import BiLMClassifier
 from tokfilter.classify.encoder import EncoderClassifier
 from tokfilter.classify.interface import KINDS, TokenClassifier, load_tensors, read_classifier_config
+from tokfilter.errors import UserError
 
 # kind (config.json "kind") -> class; "forward" is the biLM with the forward LM only
 CLASSIFIERS: dict[str, type] = {
@@ -31,7 +32,11 @@ def load_classifier(directory: str | Path) -> TokenClassifier:
     """Load any classifier directory written by `save_classifier` (see `classify.train` for the kinds)."""
     config = read_classifier_config(directory)
     tensors = load_tensors(directory)
-    clf = CLASSIFIERS[config["kind"]].from_saved(directory, config, tensors)
+    try:
+        clf = CLASSIFIERS[config["kind"]].from_saved(directory, config, tensors)
+    except (RuntimeError, KeyError, ValueError, ZeroDivisionError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else err.__class__.__name__
+        raise UserError(f"{directory}: config.json does not describe model.safetensors ({first[:200]})") from None
     clf.threshold = float(config.get("threshold", 0.5))
     clf.directory = str(directory)
     return clf

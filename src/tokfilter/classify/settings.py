@@ -44,6 +44,9 @@ class ClassifierSettings:
     doc_fraction: float = 0.5  # with doc_label = fraction: forget when at least this share of tokens is labelled
 
 
+HEADS = ("linear", "mlp", "conv")
+DOC_LABELS = ("domain", "fraction")
+
 BUDGETS: dict[str, ClassifierSettings] = {
     "quick": ClassifierSettings(),
     "full": ClassifierSettings(pretrain_steps=50, finetune_steps=200, head_hidden=64, conv_kernel=9,
@@ -60,6 +63,28 @@ def budget_settings(budget: str | dict, overrides: dict | None = None) -> dict:
     else:
         raise UserError(f"unknown classifier budget {budget!r} (expected {' or '.join(BUDGETS)})")
     settings = from_dict(ClassifierSettings, {**asdict(base), **(overrides or {})}, "classifier settings")
-    if settings.mix_fraction < 0:
-        raise UserError(f"classifier settings: mix_fraction = {settings.mix_fraction} (expected >= 0)")
+    problems = _problems(settings)
+    if problems:
+        raise UserError(f"classifier settings: {problems[0]}")
     return asdict(settings)
+
+
+def _problems(s: ClassifierSettings) -> list[str]:
+    """What makes these settings unusable, in words (empty when they are fine)."""
+    problems = [f"{name} = {getattr(s, name)} (expected >= {low})" for name, low in (
+        ("d_model", 1), ("n_layer", 1), ("n_head", 1), ("seq_len", 2), ("batch_size", 1), ("pretrain_steps", 0),
+        ("finetune_steps", 0), ("encoder_steps", 0), ("mix_fraction", 0), ("mix_max_inserts", 1),
+        ("mix_max_sentences", 1), ("head_hidden", 1), ("conv_kernel", 1), ("lm_weight", 0))
+        if getattr(s, name) < low]
+    problems += [f"{name} = {getattr(s, name)} (expected > 0)" for name in ("lr", "finetune_lr") if getattr(s, name) <= 0]
+    if s.n_head >= 1 and s.d_model % s.n_head:
+        problems.append(f"d_model = {s.d_model} is not a multiple of n_head = {s.n_head}")
+    if s.head not in HEADS:
+        problems.append(f"head = {s.head!r} (expected one of {', '.join(HEADS)})")
+    if not s.layers or any(not 0 <= layer <= s.n_layer for layer in s.layers):
+        problems.append(f"layers = {s.layers} (expected hidden-state indices 0..n_layer = 0..{s.n_layer})")
+    if s.doc_label not in DOC_LABELS:
+        problems.append(f"doc_label = {s.doc_label!r} (expected one of {', '.join(DOC_LABELS)})")
+    if not 0 < s.doc_fraction <= 1:
+        problems.append(f"doc_fraction = {s.doc_fraction} (expected in (0, 1])")
+    return problems

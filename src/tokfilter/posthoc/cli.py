@@ -85,6 +85,7 @@ def run_attack(args: argparse.Namespace) -> int:
     from tokfilter.posthoc.texts import read_texts
 
     set_threads(args.threads)
+    _check_outputs(args)
     if args.baseline_loss is not None and args.baseline:
         raise UserError("give --baseline-loss or --baseline, not both")
     lrs = _floats(args.lrs, "--lrs")
@@ -106,6 +107,7 @@ def run_unlearn(args: argparse.Namespace) -> int:
     from tokfilter.posthoc.texts import read_texts
 
     set_threads(args.threads)
+    _check_outputs(args)
     forget = read_texts(args.forget, "--forget")
     retain = read_texts(args.retain, "--retain")
     forget_eval = read_texts(args.forget_eval, "--forget-eval") if args.forget_eval else None
@@ -129,11 +131,25 @@ def run_unlearn(args: argparse.Namespace) -> int:
     return emit_json(report, args.json_out)
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse an unusable --out / --json-out before any training (a checkpoint folder never replaces user files)."""
+    from tokfilter.atomic import check_writable
+    from tokfilter.train.checkpoint import check_target
+
+    if getattr(args, "out", None):
+        check_target(args.out)
+    if getattr(args, "json_out", None):
+        check_writable(args.json_out)
+
+
 def run_align(args: argparse.Namespace) -> int:
     """`tokfilter align refusal`."""
     from tokfilter.posthoc.refusal import refusal_train_and_eval
 
     set_threads(args.threads)
+    _check_outputs(args)
+    if args.temperature < 0:
+        raise UserError(f"--temperature must be >= 0, not {args.temperature}")
     result = refusal_train_and_eval(args.model, args.out, n_train=args.n_train, n_eval=args.n_eval,
                                     steps=args.steps, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
                                     questions_path=args.questions, general_path=args.general,
@@ -148,6 +164,11 @@ def run_generate(args: argparse.Namespace) -> int:
     from tokfilter.posthoc.generate import freeform_eval
 
     set_threads(args.threads)
+    _check_outputs(args)
+    if args.n < 1:
+        raise UserError(f"--n must be >= 1, not {args.n}")
+    if args.temperature < 0:
+        raise UserError(f"--temperature must be >= 0, not {args.temperature}")
     pairs = read_qa_pairs(args.qa or default_qa_path())
     if args.limit:
         pairs = pairs[: args.limit]

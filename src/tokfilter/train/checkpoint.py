@@ -24,9 +24,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from tokfilter import __version__
-from tokfilter.atomic import read_json
+from tokfilter.atomic import UMASK, read_json
 from tokfilter.errors import UserError
 from tokfilter.model import GPT, GPTConfig
+
+# what a checkpoint folder holds (besides the tokenizer file its config.json names); provenance.json: posthoc/
+CHECKPOINT_FILES = {"config.json", "model.safetensors", "optimizer.safetensors", "train_state.json", "provenance.json"}
 
 
 def unwrap(model: torch.nn.Module) -> GPT:
@@ -53,11 +56,15 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torc
 def save_checkpoint(path: str | Path, model: torch.nn.Module, train_config: dict | None = None,
                     optimizer: torch.optim.Optimizer | None = None, train_state: dict | None = None,
                     tokenizer=None) -> Path:
-    """Write a checkpoint directory atomically; returns its path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a checkpoint directory atomically; returns its path. An existing checkpoint there is replaced; anything
+    else there is refused (`check_target`)."""
+    path = check_target(path)
     gpt = unwrap(model)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}-", dir=path.parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}-", dir=path.parent))
+    except OSError as err:
+        raise UserError(f"{path}: cannot write there ({err.strerror or err})") from None
+    os.chmod(tmp, 0o777 & ~UMASK)  # mkdtemp creates 0700; give the folder the usual permissions
     try:
         config = {"tokfilter_version": __version__, "model": gpt.config.to_dict(), "train": train_config,
                   "tokenizer": None}
@@ -75,6 +82,7 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, train_config: dict
         for child in tmp.iterdir():
             with open(child, "rb") as fh:
                 os.fsync(fh.fileno())
+            os.chmod(child, 0o666 & ~UMASK)
         old = None
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".old-{path.name}-", dir=path.parent))
@@ -85,6 +93,32 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, train_config: dict
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return path
+
+
+def check_target(path: str | Path) -> Path:
+    """`path` as a Path once a checkpoint may be written there: nothing there yet, or an earlier checkpoint (only
+    checkpoint files) that the new one replaces; its parent folder is made. A file, or a folder holding anything else,
+    is a one-line UserError, so a mistyped --out never deletes a user's files. Commands call it before training."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path}: is a file; a checkpoint is written as a folder (choose a new --out)")
+    if path.is_dir():
+        try:
+            tokenizer_file = (json.loads((path / "config.json").read_text()).get("tokenizer") or {}).get("file")
+        except (OSError, ValueError, AttributeError):
+            tokenizer_file = None
+        foreign = sorted(child.name for child in path.iterdir()
+                         if child.name not in CHECKPOINT_FILES and child.name != tokenizer_file)
+        if foreign:
+            raise UserError(f"{path}: holds files that are not a checkpoint ({', '.join(foreign[:3])}"
+                            f"{', ...' if len(foreign) > 3 else ''}); refusing to replace it (choose a new --out)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"{path}: cannot write there ({err.strerror or err})") from None
+    if not os.access(path.parent, os.W_OK):
+        raise UserError(f"{path}: cannot write there (its folder is not writable)")
     return path
 
 

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 
+from tokfilter.atomic import check_writable_dir
 from tokfilter.train.config import load_config
 
 
@@ -24,6 +25,8 @@ def run_train(args: argparse.Namespace) -> int:
     from tokfilter.train.loop import train
 
     config = load_config(args.config, args.overrides)
+    if args.out or config.run.out:  # (neither: train() says so)
+        check_writable_dir(args.out or config.run.out)
     summary = train(config, args.out)
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps(summary))

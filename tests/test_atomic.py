@@ -1,0 +1,30 @@
+"""Atomic writes (atomic.py): an output place that cannot be written is a one-line UserError and leaves nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from tokfilter.atomic import check_writable, check_writable_dir, write_json
+from tokfilter.errors import UserError
+
+
+def test_a_folder_where_a_file_goes_and_a_file_where_a_folder_goes(tmp_path):
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(UserError, match="adir: is a directory"):
+        write_json(tmp_path / "adir", {"a": 1})
+    with pytest.raises(UserError, match="afile is a file, so nothing can be written inside it"):
+        write_json(tmp_path / "afile" / "out.json", {"a": 1})
+    with pytest.raises(UserError, match="afile is a file, so nothing can be written inside it"):
+        check_writable_dir(tmp_path / "afile" / "sub" / "out")
+    with pytest.raises(UserError, match="is a file \\(expected a folder"):
+        check_writable_dir(tmp_path / "afile")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "afile"]  # no temporaries, no folders made
+
+
+def test_checks_pass_where_writing_works_and_create_nothing(tmp_path):
+    assert check_writable(tmp_path / "new" / "out.json") == tmp_path / "new" / "out.json"
+    assert check_writable_dir(tmp_path / "run" / "deeper") == tmp_path / "run" / "deeper"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new"]  # check_writable makes the parent it writes into
+    write_json(tmp_path / "new" / "out.json", {"a": 1})
+    assert (tmp_path / "new" / "out.json").read_text() == '{\n  "a": 1\n}\n'
