@@ -48,6 +48,9 @@ def test_bad_input_is_a_user_error(tmp_path):
         _run(["canaries", "generate", "--out", str(tmp_path), "--exposures", "a,b"])
     with pytest.raises(UserError):
         _run(["canaries", "generate", "--out", str(tmp_path), "--facts-per-domain", "0"])
+    with pytest.raises(UserError, match="--docs-per-domain must be >= 0"):
+        _run(["canaries", "generate", "--out", str(tmp_path / "c"), "--docs-per-domain", "-3"])
+    assert not (tmp_path / "c").exists()
     with pytest.raises(UserError):
         _run(["canaries", "eval", "--model", str(tmp_path / "none"), "--questions", str(tmp_path / "q.jsonl")])
 

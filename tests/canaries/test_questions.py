@@ -49,3 +49,25 @@ def test_read_questions_rejects_other_files(tmp_path):
     with pytest.raises(UserError, match="not a canary question"):
         read_questions(other)
     assert set(REQUIRED) >= {"domain", "placement", "exposures", "template", "fact"}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"question": 5}, "missing question"),
+    ({"answer": 9}, "answer outside options"),
+    ({"answer": "2"}, "answer outside options"),
+    ({"choices": "abcd"}, "missing options"),
+    ({"exposures": "many"}, "'exposures' must be an integer >= 0"),
+])
+def test_read_questions_validates_records(tmp_path, change, message):
+    question = make_questions(make_facts(CanarySettings(facts_per_domain=8, exposures=[1]), 0))[0]
+    path = tmp_path / "q.jsonl"
+    path.write_text(json.dumps({**question, **change}) + "\n")
+    with pytest.raises(UserError, match=message):
+        read_questions(path)
+
+
+def test_read_questions_rejects_invalid_utf8(tmp_path):
+    path = tmp_path / "q.jsonl"
+    path.write_bytes(b'{"question": "caf\xe9"}\n')
+    with pytest.raises(UserError, match="invalid UTF-8"):
+        read_questions(path)

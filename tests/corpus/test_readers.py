@@ -46,6 +46,9 @@ def test_domain_tag_and_glob(tmp_path, shared_data):
 def test_text_field_and_plain_text(tmp_path):
     (tmp_path / "b.jsonl").write_text('{"id": "1", "body": "hello"}\n')
     assert [d.text for d in read_corpus(str(tmp_path / "b.jsonl"), text_field="body")] == ["hello"]
+    assert [d.id for d in read_corpus(str(tmp_path / "b.jsonl"), text_field="body", id_field="id")] == ["1"]
+    with pytest.raises(UserError, match="has no 'nope' field"):
+        list(read_corpus(str(tmp_path / "b.jsonl"), text_field="body", id_field="nope"))
     (tmp_path / "note.txt").write_text("a whole file\nis one document\n")
     (doc,) = read_corpus(str(tmp_path / "note.txt"))
     assert doc.id == "note.txt" and doc.text.startswith("a whole file")

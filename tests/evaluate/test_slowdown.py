@@ -102,6 +102,22 @@ def test_cli_bad_input_exit_2(tmp_path, capsys):
     assert len(err) == 1 and "flops" in err[0]
 
 
+def test_cli_unknown_forget_domain_and_bad_out_exit_2(tmp_path, capsys):
+    runs, _ = synthetic_runs()
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"runs": [{"name": r.name, "mode": r.mode, "flops": r.flops, "loss": r.loss}
+                                            for r in runs]}))
+    assert main(["slowdown", "--runs", str(results), "--samples", "10", "--forget-domain", "bogus"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--forget-domain 'bogus'" in err[0] and "(forget, retain)" in err[0], err
+    out = tmp_path / "adir"
+    out.mkdir()
+    assert main(["slowdown", "--runs", str(results), "--samples", "10", "--out", str(out)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    assert not (tmp_path / "adir.png").exists() and not list(tmp_path.glob(".tmp-*"))
+    assert compute_slowdowns(runs, samples=10, forget_domain="retain")["fit"]["domain"] == "retain"
+
+
 def test_slowdown_for_results_dict():
     from tokfilter.evaluate.slowdown import slowdown_for_results
 

@@ -139,3 +139,16 @@ def test_cli_builds_from_tagged_files(tmp_path, capsys):
     counts = json.loads(capsys.readouterr().out)["counts"]
     assert sum(c["documents"] for c in counts.values()) > 40
     assert main(["labels", "benchmark", "--out", str(out), "--source", str(forget)]) == 2  # untagged domain
+
+
+def test_cli_refuses_a_source_without_forget_text(tmp_path, capsys):
+    retain = tmp_path / "bio.jsonl"
+    retain.write_text("".join(json.dumps({"id": f"b{i}", "text": "Leaves make sugar.\n\nRoots take water. " * 6})
+                              + "\n" for i in range(30)))
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    out = tmp_path / "bench"
+    for source in ([f"retain={retain}"], [f"forget={empty}", f"retain={retain}"]):
+        assert main(["labels", "benchmark", "--out", str(out), "--source", *source]) == 2
+        assert "no forget text" in capsys.readouterr().err
+        assert not out.exists()

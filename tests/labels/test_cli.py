@@ -39,6 +39,9 @@ def test_label_errors_exit_2_and_leave_nothing(tmp_path, capsys):
     assert main(["label", "lexicon", str(corpus), "--out", str(out), "--lexicon", str(tmp_path / "nope.txt")]) == 2
     assert "not found" in capsys.readouterr().err
     assert main(["label", "sentence", str(corpus), "--out", str(out), "--threshold", "2"]) == 2
+    for labeler in ("lexicon", "sentence", "document"):
+        assert main(["label", labeler, str(corpus), "--out", str(out), "--lexicon-dir", str(tmp_path / "nodir")]) == 2
+        assert "--lexicon-dir" in capsys.readouterr().err
     dup = write_corpus(tmp_path / "d.jsonl", [{"id": "a", "text": "x y"}, {"id": "a", "text": "z"}])
     assert main(["label", "document", str(dup), "--out", str(out)]) == 2
     assert "twice" in capsys.readouterr().err
@@ -59,3 +62,13 @@ def test_labels_eval_scores_a_label_file(tmp_path, capsys):
     wrong = tmp_path / "other.jsonl"
     wrong.write_text(json.dumps({"id": "not-a-doc", "spans": []}) + "\n")
     assert main(["labels", "eval", str(wrong), "--benchmark", str(bench)]) == 2
+    capsys.readouterr()
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert main(["labels", "eval", str(empty), "--benchmark", str(bench)]) == 2
+    assert "holds no labels" in capsys.readouterr().err
+    assert main(["labels", "eval", str(tmp_path), "--benchmark", str(bench)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    for threshold in ("7", "-1"):
+        assert main(["labels", "eval", str(labels), "--benchmark", str(bench), "--threshold", threshold]) == 2
+        assert "--threshold must be in [0, 1]" in capsys.readouterr().err

@@ -41,6 +41,8 @@ def test_label_file_round_trip_and_errors(tmp_path):
     path.write_text('{"id": "a"}\n')
     with pytest.raises(UserError, match=r"labels.jsonl:1"):
         load_labels(path)
+    with pytest.raises(UserError, match="is a directory"):
+        load_labels(tmp_path)
 
 
 def test_same_spans_through_two_tokenizers_agree_on_labelled_characters(tmp_path, shared_data):

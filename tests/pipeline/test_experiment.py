@@ -37,6 +37,8 @@ def test_repository_experiments_parse(repo_root):
         ("[pretrain]\nthresholds = [1.5]\n", "outside [0, 1]"),
         ("[pretrain]\ndoc_token_threshold = -0.2\n", "pretrain.doc_token_threshold has -0.2, outside [0, 1]"),
         ("[annotate]\nworkers = -1\n", "annotate.workers = -1"),
+        ("[data]\ndocs_per_domain = -3\n", "data.docs_per_domain must be >= 0 (0 = all), not -3"),
+        ("[pretrain.train]\n'budget.tokens' = -100\n", "pretrain.train: config: budget.tokens must be >= 0, not -100"),
         ("[classifier]\nlabel_fraction = 1.0\n", "classifier.label_fraction = 1.0 (expected 0 < x < 1"),
         ("[classifier]\nlabel_fraction = 0.0\n", "classifier.label_fraction = 0.0 (expected 0 < x < 1"),
         ("[pretrain]\nsizes = ['huge']\n", "unknown model size 'huge'"),
@@ -62,3 +64,5 @@ def test_set_overrides_are_checked_like_the_file(tmp_path):
         load_experiment(path, sets=["classifier.labelz=exact"])
     with pytest.raises(UserError, match="classifier.labels = 'oracle' is not one of"):
         load_experiment(path, sets=["classifier.labels=oracle"])
+    with pytest.raises(UserError, match=r"data.docs_per_domain must be >= 0 \(0 = all\), not -3"):
+        load_experiment(path, sets=["data.docs_per_domain=-3"])

@@ -49,6 +49,12 @@ def test_report_without_results_is_a_clean_error(tmp_path, capsys):
     assert "results.json: not found" in capsys.readouterr().err
     (tmp_path / "results.json").write_text("{broken")
     assert main(["report", str(tmp_path)]) == 2
+    (tmp_path / "results.json").write_text("{}")
+    assert main(["report", str(tmp_path)]) == 2
+    assert "nothing to report" in capsys.readouterr().err
+    assert not (tmp_path / "report.html").exists() and not (tmp_path / "figures").exists()
+    assert main(["report", str(tmp_path / "results.json")]) == 2
+    assert "not a directory" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("drop", ["runs", "slowdown", "robustness", "refusal", "classifier"])

@@ -83,3 +83,6 @@ def test_bad_specs(tmp_path):
         load_tokenizer(tmp_path / "bad.tiktoken")
     with pytest.raises(UserError, match="cannot train a tokenizer on an empty corpus"):
         train_tokenizer([], 400, tmp_path / "t.json")
+    with pytest.raises(UserError, match=r"--min-frequency must be >= 0, not -1"):
+        train_tokenizer(["some text"], 400, tmp_path / "t.json", min_frequency=-1)
+    assert not (tmp_path / "t.json").exists()

@@ -38,6 +38,9 @@ def test_bad_values_are_user_errors(tmp_path):
         load_config(None, ["budget.tokens=lots"])
     with pytest.raises(UserError, match="filter.noise"):
         load_config(None, ["filter.noise=1.5"])
+    with pytest.raises(UserError, match=r"budget.tokens must be >= 0, not -100"):
+        load_config(None, ["budget.tokens=-100"])
+    assert load_config(None, ["budget.tokens=0"]).budget.tokens == 0  # 0 = tokens_per_param x parameters
     with pytest.raises(UserError, match="data.batch_targets = 'row'.*did you mean 'rows'"):
         load_config(None, ["data.batch_targets=row"])
     assert load_config(None).data.batch_targets == "fixed"  # equal steps unless asked otherwise

@@ -90,7 +90,8 @@ def _record(doc) -> dict:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-
+    if args.docs_per_domain < 0:
+        raise UserError(f"--docs-per-domain must be >= 0 (0 = all), not {args.docs_per_domain}")
     settings = CanarySettings(enabled=True, seed=args.seed, facts_per_domain=args.facts_per_domain,
                               exposures=_exposures(args.exposures),
                               embedded_fraction_forget=args.embedded_fraction_forget,

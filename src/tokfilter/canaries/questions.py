@@ -16,6 +16,7 @@ from pathlib import Path
 from tokfilter.atomic import write_text
 from tokfilter.canaries.facts import Fact, prefix
 from tokfilter.errors import UserError
+from tokfilter.evaluate.mcq_data import parse_generic
 
 REQUIRED = ("id", "question", "choices", "answer", "domain", "placement", "exposures", "template", "fact")
 
@@ -50,19 +51,29 @@ def read_questions(path: str | Path) -> list[dict]:
     if not path.is_file():
         raise UserError(f"{path}: no such canary questions file")
     out = []
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                raise UserError(f"{path}:{number}: not JSON") from None
-            missing = [k for k in REQUIRED if not isinstance(record, dict) or k not in record]
-            if missing:
-                raise UserError(f"{path}:{number}: not a canary question (missing {', '.join(missing)}); "
-                                "write one with `tokfilter canaries generate`")
-            out.append(record)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path}: invalid UTF-8 ({err.reason} at byte {err.start})") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            raise UserError(f"{path}:{number}: not JSON") from None
+        missing = [k for k in REQUIRED if not isinstance(record, dict) or k not in record]
+        if missing:
+            raise UserError(f"{path}:{number}: not a canary question (missing {', '.join(missing)}); "
+                            "write one with `tokfilter canaries generate`")
+        parsed = parse_generic(record)
+        if isinstance(parsed, str):
+            raise UserError(f"{path}:{number}: invalid canary question ({parsed})")
+        exposures = record["exposures"]
+        if not isinstance(exposures, int) or isinstance(exposures, bool) or exposures < 0:
+            raise UserError(f"{path}:{number}: 'exposures' must be an integer >= 0, not {exposures!r}")
+        record["question"], record["choices"], record["answer"], _ = parsed
+        out.append(record)
     if not out:
         raise UserError(f"{path}: no canary questions")
     return out

@@ -106,6 +106,8 @@ def _record_to_document(record: Any, where: str, text_field: str, id_field: str,
         text = ""
     if not isinstance(text, str):
         raise UserError(f"{where}: field '{text_field}' is {type(text).__name__}, not a string")
+    if id_field != "id" and id_field not in record:  # a missing default 'id' gets an assigned id instead
+        raise UserError(f"{where}: record has no '{id_field}' field (set --id-field)")
     doc_id = record.get(id_field)
     assigned = doc_id is None or doc_id == ""
     meta = {k: v for k, v in record.items() if k not in (text_field, id_field)}

@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from tokfilter.atomic import emit_json
+from tokfilter.atomic import check_writable, emit_json
 from tokfilter.errors import UserError
 
 
@@ -32,6 +32,8 @@ def run_mcq(args: argparse.Namespace) -> int:
         raise UserError(f"unknown --scoring {args.scoring!r}; choose one of {', '.join(SCORINGS)}")
     if not Path(args.data).exists():
         raise UserError(f"{args.data}: no such file or directory")
+    if args.batch_tokens < 1:
+        raise UserError(f"--batch-tokens must be >= 1, not {args.batch_tokens}")
     fmt = detect_format(args.data) if args.format == "auto" else args.format
     model, tokenizer = load_checkpoint(args.model, args.tokenizer, args.device)
     scorer = scorer_for(model, tokenizer, max_batch_tokens=args.batch_tokens)
@@ -44,6 +46,8 @@ def run_loss(args: argparse.Namespace) -> int:
     from tokfilter.evaluate.loading import load_checkpoint
     from tokfilter.evaluate.loss import evaluate_loss
 
+    if not 0.0 <= args.threshold <= 1.0:
+        raise UserError(f"--threshold must be in [0, 1], not {args.threshold}")
     model, tokenizer = load_checkpoint(args.model, args.tokenizer, args.device)
     result = evaluate_loss(model, tokenizer, args.data, labels=args.labels, threshold=args.threshold,
                            forget_domain=args.forget_domain, max_tokens=args.max_tokens,
@@ -54,6 +58,8 @@ def run_loss(args: argparse.Namespace) -> int:
 def run_probes_build(args: argparse.Namespace) -> int:
     from tokfilter.evaluate.probes import build_probes
 
+    if args.n < 1:
+        raise UserError(f"-n must be >= 1, not {args.n}")
     return emit_json(build_probes(args.shared_data, args.out, n=args.n, seed=args.seed, demo=args.demo), None)
 
 
@@ -69,13 +75,18 @@ def run_slowdown(args: argparse.Namespace) -> int:
     from tokfilter.evaluate.slowdown import compute_slowdowns, load_runs
     from tokfilter.report.figures import plot_slowdowns
 
+    if args.samples < 1:
+        raise UserError(f"--samples must be >= 1, not {args.samples}")
+    figure = args.figure or (str(Path(args.out).with_suffix(".png")) if args.out else None)
+    for path in (args.out, figure):  # before anything is written: a bad --out must not leave a figure behind
+        if path:
+            check_writable(path)
     runs = load_runs(args.runs, metric=args.metric)
     result = compute_slowdowns(runs, samples=args.samples, method=args.bootstrap, seed=args.seed,
                                forget_domain=args.forget_domain)
     result = {"metric": args.metric, **result}
     for warning in result.get("warnings", []):
         print(f"tokfilter slowdown: warning: {warning}", file=sys.stderr)
-    figure = args.figure or (str(Path(args.out).with_suffix(".png")) if args.out else None)
     if figure:
         plot_slowdowns(result, figure)
         result["figure"] = figure
@@ -149,7 +160,7 @@ def register(subparsers) -> None:
     p.add_argument("--out", help="write the JSON result here (and the figure next to it as .png)")
     p.add_argument("--figure", help="figure path (default: --out with .png)")
     p.add_argument("--metric", default="loss", help="summary key holding per-domain losses (loss or loss_own)")
-    p.add_argument("--forget-domain", default="forget", help="domain reported as the headline `fit`")
+    p.add_argument("--forget-domain", help="domain reported as the headline `fit` (default: forget if present)")
     p.add_argument("--samples", type=int, default=2000, help="bootstrap replicates (default 2000)")
     p.add_argument("--bootstrap", default="runs", choices=["runs", "residuals"], help="what to resample")
     p.add_argument("--seed", type=int, default=0)

@@ -293,7 +293,7 @@ def _stem(path: Path) -> str:
 
 
 def read_jsonl_mcq(path: Path, fmt: str, skipped: Counter) -> Iterator[MCQ]:
-    parse = {"medagents": _parse_medagents, "arc": _parse_arc, "jsonl": _parse_generic}[fmt]
+    parse = {"medagents": _parse_medagents, "arc": _parse_arc, "jsonl": parse_generic}[fmt]
     default_subject = _stem(path)
     try:
         with _open_text(path) as fh:
@@ -363,7 +363,8 @@ def _parse_arc(record: dict):
     return q["stem"], choices, labels.index(answer), None
 
 
-def _parse_generic(record: dict):
+def parse_generic(record: dict):
+    """(question, choices, answer index, subject or None) of a generic MCQ record, or why it is invalid (a str)."""
     question, choices = record.get("question"), record.get("choices")
     if not isinstance(question, str) or not question.strip():
         return "missing question"

@@ -183,7 +183,8 @@ def _interval(reps: np.ndarray, alpha: float) -> list[float]:
 
 
 def compute_slowdowns(runs: list[Run], samples: int = 2000, method: str = "runs", seed: int = 0,
-                      confidence: float = 0.95, forget_domain: str = "forget", resample_seeds: bool = True) -> dict:
+                      confidence: float = 0.95, forget_domain: str | None = None,
+                      resample_seeds: bool = True) -> dict:
     """The slowdown of every filtered run on every domain the baselines share, with bootstrap intervals that
     resample seeds where a configuration has several (module docstring)."""
     if method not in ("runs", "residuals"):
@@ -195,6 +196,11 @@ def compute_slowdowns(runs: list[Run], samples: int = 2000, method: str = "runs"
     domains = sorted(set.intersection(*(set(r.loss) for r in baselines)))
     if not domains:
         raise UserError("the unfiltered runs share no loss domain")
+    if forget_domain is None:
+        forget_domain = "forget" if "forget" in domains else domains[0]
+    if forget_domain not in domains:
+        raise UserError(f"--forget-domain {forget_domain!r} is not a domain of the unfiltered runs "
+                        f"({', '.join(domains)})")
     rng = np.random.default_rng(seed)
     C = np.array([r.flops for r in baselines])
     base_groups = _groups(baselines, resample_seeds)
@@ -256,8 +262,7 @@ def compute_slowdowns(runs: list[Run], samples: int = 2000, method: str = "runs"
                 for d, f in fits.items() if f.b >= 0 or f.r2 < MIN_R2]
     if warnings:
         out["warnings"] = warnings
-    forget = forget_domain if forget_domain in fits else domains[0]
-    out["fit"] = {**fits[forget].to_dict(), "domain": forget}
+    out["fit"] = {**fits[forget_domain].to_dict(), "domain": forget_domain}
     series: dict[tuple, list[Run]] = {}
     for run in sorted(filtered, key=lambda r: r.flops):
         series.setdefault(series_key(run), []).append(run)

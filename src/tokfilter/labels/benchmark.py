@@ -298,6 +298,8 @@ def build_benchmark(out: str | Path | None = None, seed: int = 0, source: str | 
     config = config or BenchmarkConfig(seed=seed)
     config.seed = seed
     bench = make_benchmark(read_corpus(specs), config)
+    if not any(item.spans for docs in bench.values() for item in docs):
+        raise UserError(f"benchmark source {' '.join(specs)} gives no forget text (needs a non-empty forget=PATH)")
     if out is not None:
         write_benchmark(bench, out, config, specs)
     return bench

@@ -88,12 +88,18 @@ def _matcher(args: argparse.Namespace):
     return build_matcher(lexicons, exclude, args.lexicon_dir, args.min_chars)
 
 
+def _check_lexicon_dir(args: argparse.Namespace) -> None:
+    if args.lexicon_dir is not None and not Path(args.lexicon_dir).is_dir():
+        raise UserError(f"--lexicon-dir {args.lexicon_dir}: no such directory")
+
+
 def _check_threshold(value: float) -> None:
     if not 0.0 <= value <= 1.0:
         raise UserError(f"--threshold must be in [0, 1], got {value}")
 
 
 def run_lexicon(args: argparse.Namespace) -> int:
+    _check_lexicon_dir(args)
     grow_specs = args.grow_lexicon or ([] if args.lexicon else list(MEDICAL_GROW))
     grow_specs = [g for g in grow_specs if g != "none"]
     grow = None
@@ -106,6 +112,7 @@ def run_lexicon(args: argparse.Namespace) -> int:
 
 
 def run_sentence(args: argparse.Namespace) -> int:
+    _check_lexicon_dir(args)
     _check_threshold(args.threshold)
     if args.window < 0:
         raise UserError(f"--window must be >= 0, got {args.window}")
@@ -115,6 +122,7 @@ def run_sentence(args: argparse.Namespace) -> int:
 
 
 def run_document(args: argparse.Namespace) -> int:
+    _check_lexicon_dir(args)
     _check_threshold(args.threshold)
     matcher = _matcher(args) if args.rule == "density" else None
     records = label_documents(read_documents(args), args.rule, args.forget_domain or ["forget"], matcher,
@@ -124,7 +132,10 @@ def run_document(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    _check_threshold(args.threshold)
     predicted = load_labels(args.labels)
+    if not predicted:
+        raise UserError(f"{args.labels}: the label file holds no labels")
     docs = load_benchmark(args.benchmark, args.split)
     tokenizer = load_tokenizer(args.tokenizer or default_tokenizer_spec())
     gold = [(d.document.id, d.document.text, d.spans) for d in docs]

@@ -133,6 +133,8 @@ def read_labels(path: str | Path) -> Iterator[tuple[str, list[Span]]]:
                 yield str(record["id"]), normalize_spans(record["spans"], where=where)
     except FileNotFoundError:
         raise UserError(f"{path}: label file not found") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory, not a label file") from None
     except UnicodeDecodeError as err:
         raise UserError(f"{path}: invalid UTF-8 ({err.reason})") from None
 

@@ -26,6 +26,7 @@ from tokfilter.filtering import DOC_AGGREGATES, MODES
 from tokfilter.labels.teacher import SOURCES
 from tokfilter.posthoc.settings import RefusalSettings, RobustnessSettings
 from tokfilter.train.config import TrainConfig, set_value
+from tokfilter.train.config import validate as validate_train
 
 
 @dataclass
@@ -154,6 +155,9 @@ def validate(exp: Experiment, where: str) -> Experiment:
     for key in ("splice_fraction", "splice_fraction_forget"):
         if not 0.0 <= getattr(exp.data, key) <= 1.0:
             raise UserError(f"{where}: data.{key} = {getattr(exp.data, key)} (expected 0 <= x <= 1)")
+    for key in ("docs_per_domain", "heldout_docs_per_domain", "eval_docs_per_domain"):
+        if getattr(exp.data, key) < 0:
+            raise UserError(f"{where}: data.{key} must be >= 0 (0 = all), not {getattr(exp.data, key)}")
     if not 0.0 < exp.classifier.label_fraction < 1.0:
         raise UserError(f"{where}: classifier.label_fraction = {exp.classifier.label_fraction} (expected 0 < x < 1: "
                         "the share of train documents the classifier learns from; the rest is pretrained on)")
@@ -182,6 +186,10 @@ def validate(exp: Experiment, where: str) -> Experiment:
     probe = TrainConfig()
     for key, value in exp.pretrain.train.items():  # check the train overrides now, not after hours of work
         set_value(probe, key, value, where=f"{where}: pretrain.train")
+    try:
+        validate_train(probe)
+    except UserError as err:
+        raise UserError(f"{where}: pretrain.train: {err}") from None
     names = [v.name for v in exp.pretrain.variants]
     for variant in exp.pretrain.variants:
         if not re.fullmatch(r"[A-Za-z0-9.]+", variant.name):

@@ -30,6 +30,8 @@ CAPTIONS = {
                 "facts, largest model size (dotted: chance; band: min-max over seeds).",
 }
 
+SECTIONS = ("runs", "classifier", "slowdown", "robustness", "refusal", "pareto", "aggregates")  # any one makes a report
+
 STYLE = """
 body { font-family: system-ui, -apple-system, Segoe UI, sans-serif; margin: 2rem auto; max-width: 70rem;
        color: #222; padding: 0 1rem; }
@@ -235,6 +237,8 @@ def make_report(out_dir: str | Path) -> Path:
     """Regenerate figures/*.png and report.html from out_dir/results.json; returns the report path."""
     out_dir = Path(out_dir)
     results_path = out_dir / "results.json"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"{out_dir}: not a directory (pass the run directory that holds results.json)")
     try:
         results = json.loads(results_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -243,6 +247,8 @@ def make_report(out_dir: str | Path) -> Path:
         raise UserError(f"{results_path}: not valid JSON ({err})") from None
     if not isinstance(results, dict):
         raise UserError(f"{results_path}: expected a JSON object")
+    if not any(results.get(key) for key in SECTIONS):
+        raise UserError(f"{results_path}: nothing to report (no {', '.join(SECTIONS)})")
     figures = make_figures(results, out_dir / "figures")
     report = out_dir / "report.html"
     write_text(report, render(results, figures, out_dir))

@@ -20,6 +20,8 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, out: str | Path, min_
 
     if vocab_size < 300:
         raise UserError(f"--vocab-size {vocab_size} is too small for byte-level BPE (needs >= 300)")
+    if min_frequency < 0:
+        raise UserError(f"--min-frequency must be >= 0, not {min_frequency}")
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     tokenizer.decoder = decoders.ByteLevel()

@@ -156,3 +156,10 @@ def validate(config: TrainConfig) -> None:
             raise UserError(f"config: {dotted} = {value} must be between 0 and 1")
     if config.data.batch_size <= 0 or config.model.seq_len <= 0:
         raise UserError("config: data.batch_size and model.seq_len must be positive")
+    for dotted in ("model.n_layer", "model.d_model", "model.n_head", "data.micro_batch_size", "budget.tokens_per_param",
+                   "budget.tokens", "budget.max_steps", "eval.every", "run.log_every", "run.save_every",
+                   "run.threads"):  # where 0 means something, it keeps that meaning
+        section, key = dotted.split(".")
+        value = getattr(getattr(config, section), key)
+        if value < 0:
+            raise UserError(f"config: {dotted} must be >= 0, not {value}")
