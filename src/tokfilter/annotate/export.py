@@ -179,9 +179,16 @@ def export_hf(shards_dir: str | Path, out: str | Path, spec: FilterSpec, progres
     features = datasets.Features({"id": datasets.Value("string"), "domain": datasets.Value("string"),
                                   "input_ids": datasets.Sequence(datasets.Value("int32")),
                                   "labels": datasets.Sequence(datasets.Value("int32"))})
+    if not progress:
+        datasets.disable_progress_bars()
     with _StagedDir(out) as tmp:
         cache = tmp / ".cache"
-        dataset = datasets.Dataset.from_generator(rows, features=features, cache_dir=str(cache))
+        try:
+            dataset = datasets.Dataset.from_generator(rows, features=features, cache_dir=str(cache))
+        except datasets.exceptions.DatasetGenerationError as err:
+            if isinstance(err.__cause__, UserError):  # a damaged shard, found while reading: say so in one line
+                raise err.__cause__ from None
+            raise
         dataset.save_to_disk(str(tmp / "data"))
         for item in (tmp / "data").iterdir():
             item.rename(tmp / item.name)
