@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tokfilter: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # before OSError, of which it is one  # stdout closed early (`tokfilter ... | head`): stop quietly, as other Unix tools do
+    except BrokenPipeError:  # stdout closed early (`tokfilter ... | head`): stop quietly, as other Unix tools do;
+        # caught before OSError, of which it is a subclass
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except OSError as err:  # an output place that cannot be written (read-only, a file where a folder goes, ...)

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 from tokfilter.atomic import check_writable_dir
-from tokfilter.errors import UserError
 from tokfilter.pipeline.experiment import load_experiment, shipped_experiment
 from tokfilter.pipeline.plan import format_plan, make_plan
 
@@ -48,9 +47,7 @@ def _execute(experiment_path: Path, out: Path, force: bool, plan_only: bool = Fa
         print(format_plan(plan))
         plan.check()
         return 0
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out}: exists and is not a directory; choose another --out")
-    check_writable_dir(out)
+    check_writable_dir(out)  # a file there, or a place no folder can be made: one line, before any stage
     results = run_pipeline(exp, out, force=force)
     print_summary(results)
     print(json.dumps({"out": str(out), "results": str(out / "results.json"), "report": str(out / "report.html"),
