@@ -67,7 +67,7 @@ def test_a_different_architecture_or_tokenizer_is_refused(tokenizer, tmp_path):
         load_init(_model(tokenizer), str(tmp_path), tokenizer.hash)
     (tmp_path / "lm.json").write_text("{not json")
     (tmp_path / "lm.safetensors").write_bytes(b"")
-    with pytest.raises(UserError, match="lm.json: not valid JSON"):
+    with pytest.raises(UserError, match="lm.json: malformed JSON"):
         load_init(_model(tokenizer), str(tmp_path), tokenizer.hash)
 
 

@@ -11,9 +11,9 @@ must match the run's, or the run stops with a UserError naming the difference.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from tokfilter.atomic import read_json
 from tokfilter.errors import UserError
 
 ARCHITECTURE_KEYS = ("vocab_size", "seq_len", "n_layer", "d_model", "n_head")
@@ -32,16 +32,9 @@ def resolve_init(init: str) -> Path:
     return folder
 
 
-def _metadata(folder: Path) -> dict:
-    try:
-        return json.loads((folder / "lm.json").read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UserError(f"{folder}/lm.json: not valid JSON ({err})") from None
-
-
 def read_init(init: str) -> dict:
     """lm.json of an init folder ("packaged" or a path)."""
-    return _metadata(resolve_init(init))
+    return read_json(resolve_init(init) / "lm.json", "metadata of a classifier init")
 
 
 def load_init(model, init: str, tokenizer_hash: str) -> dict:
@@ -52,7 +45,7 @@ def load_init(model, init: str, tokenizer_hash: str) -> dict:
     from safetensors.torch import load_file
 
     folder = resolve_init(init)
-    meta = _metadata(folder)
+    meta = read_json(folder / "lm.json", "metadata of a classifier init")
     want = {k: getattr(model.config, k) for k in ARCHITECTURE_KEYS}
     have = {k: meta.get("architecture", {}).get(k) for k in ARCHITECTURE_KEYS}
     if want != have:
