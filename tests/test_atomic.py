@@ -28,3 +28,15 @@ def test_checks_pass_where_writing_works_and_create_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new"]  # check_writable makes the parent it writes into
     write_json(tmp_path / "new" / "out.json", {"a": 1})
     assert (tmp_path / "new" / "out.json").read_text() == '{\n  "a": 1\n}\n'
+
+
+def test_a_command_result_with_nan_stays_valid_json(tmp_path, capsys):
+    import json
+
+    from tokfilter.atomic import emit_json
+
+    assert emit_json({"auroc": float("nan"), "curve": [1.0, float("inf")], "f1": 0.5}, tmp_path / "r.json") == 0
+    printed = capsys.readouterr().out
+    assert json.loads(printed, parse_constant=lambda c: pytest.fail(f"{c} in output")) == {
+        "auroc": None, "curve": [1.0, None], "f1": 0.5}
+    assert json.loads((tmp_path / "r.json").read_text()) == json.loads(printed)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -130,11 +131,21 @@ def sha256_file(path: str | Path) -> str:
 
 
 def emit_json(result: dict, out: str | Path | None = None) -> int:
-    """A command's result: one JSON object on stdout and, with `out`, the same object written atomically; exit 0."""
+    """A command's result: one JSON object on stdout and, with `out`, the same object written atomically; exit 0.
+    NaN and infinities become null, so both stay valid JSON (an AUROC is NaN when a split lacks a class)."""
+    result = _finite(result)
     if out:
         write_json(out, result)
     print(json.dumps(result))
     return 0
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return None if isinstance(obj, float) and not math.isfinite(obj) else obj
 
 
 def read_json(path: str | Path, what: str = "file") -> Any:

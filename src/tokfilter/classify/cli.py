@@ -14,11 +14,9 @@ also writes a precision-recall curve PNG (--pr-curve, default DIR/pr_curve_eval.
 from __future__ import annotations
 
 import argparse
-import json
-import math
 from pathlib import Path
 
-from tokfilter.atomic import check_writable, check_writable_dir
+from tokfilter.atomic import check_writable, check_writable_dir, emit_json
 from tokfilter.classify.data import is_benchmark_dir, load_labeled
 from tokfilter.classify.settings import budget_settings
 from tokfilter.classify.train import evaluate_classifier, train_classifier
@@ -100,17 +98,7 @@ def run_train(args: argparse.Namespace) -> int:
                                seed=args.seed, overrides=overrides)
     summary = {k: metrics[k] for k in SUMMARY_KEYS}
     summary.update({"split": metrics["split"], "out": str(args.out), "seconds": metrics["seconds"]})
-    print(json.dumps(_finite(summary)))
-    return 0
-
-
-def _finite(obj):
-    """`obj` with NaN / infinity as null, so stdout stays valid JSON (AUROC is NaN when a split lacks a class)."""
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_finite(v) for v in obj]
-    return None if isinstance(obj, float) and not math.isfinite(obj) else obj
+    return emit_json(summary)
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -120,5 +108,4 @@ def run_eval(args: argparse.Namespace) -> int:
     pr_curve = args.pr_curve or str(Path(args.classifier) / "pr_curve_eval.png")
     check_writable(pr_curve)  # before the scoring, not after it
     metrics = evaluate_classifier(args.classifier, items, threshold=args.threshold, pr_curve=pr_curve)
-    print(json.dumps(_finite(metrics)))
-    return 0
+    return emit_json(metrics)
