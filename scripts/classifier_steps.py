@@ -67,18 +67,18 @@ def load_items(run: Path) -> dict:
         "tokenizer": load_tokenizer(str(run / "tokenizer.json"))}
 
 
-def measure(data: dict, settings: dict, seed: int, bleed_run: Path | None = None) -> dict:
+def measure(data: dict, settings: dict, seed: int, bleed: dict | None = None) -> dict:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         metrics = train_classifier("bilm", data["train"], data["valid"], data["tokenizer"], Path(tmp) / "bilm", "full",
                                    test_items=data["test"], seed=seed, overrides=settings, log=lambda message: None)
         seconds = round(time.perf_counter() - start)
         natural = evaluate_on_devset(Path(tmp) / "bilm")
-        bleed = context_bleed.measure(bleed_run, str(Path(tmp) / "bilm"))["rows"] if bleed_run else None
+        bleed_rows = context_bleed.measure(bleed, str(Path(tmp) / "bilm"))["rows"] if bleed else None
     row = {"seed": seed, "test_f1": metrics["f1"], "seconds": seconds,
            "natural": {group: {k: round(v[k], 4) for k in ("precision", "recall", "f1")}
                        for group, v in natural.items()}}
-    return row | ({"bleed": bleed} if bleed else {})
+    return row | ({"bleed": bleed_rows} if bleed_rows else {})
 
 
 def main() -> None:
@@ -96,10 +96,11 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown step {unknown[0]!r} (known: probes, {', '.join(known)})")
     data, rows = load_items(args.run), []
+    bleed = context_bleed.inputs(data["test"]) if args.bleed else None  # once, from the test items already read
     for name in names:
         for seed in args.seeds:
             row = {"step": name, "settings": known[name],
-                   **measure(data, known[name], seed, args.run if args.bleed else None)}
+                   **measure(data, known[name], seed, bleed)}
             print(json.dumps(row), flush=True)
             rows.append(row)
     if args.json:

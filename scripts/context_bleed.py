@@ -66,19 +66,33 @@ def _shares(score_groups: list[np.ndarray]) -> dict[str, float]:
     return {f"p>={t}": round(float((scores >= t).mean()), 3) for t in THRESHOLDS}
 
 
-def measure(run: Path, classifier: str, samples: int = 80) -> dict:
-    test = load_benchmark(run / "benchmark", "test")
-    medical = [b.document.text for b in test if b.document.domain == "forget" and "passage" not in b.document.meta]
-    keep = [b.document for b in test if b.document.domain != "forget" and not b.spans]
-    biology = [d.text for d in keep if d.meta.get("source") == "biology_textbooks"]
+def inputs(test_items: list) -> dict:
+    """What every measurement inserts and where, from a benchmark's test (document, spans) items: built once, shared
+    by every classifier measured."""
+    medical = [doc.text for doc, _ in test_items if doc.domain == "forget" and "passage" not in doc.meta]
+    keep = [doc for doc, spans in test_items if doc.domain != "forget" and not spans]
+    biology = [doc.text for doc in keep if doc.meta.get("source") == "biology_textbooks"]
     facts = make_facts(CanarySettings(enabled=True, facts_per_domain=24, relations_per_domain=3, exposures=[256, 512],
                                       train_templates=7, heldout_templates=1).validate(), 0)
-    canary = {rel: [f.sentence(t) for f in facts if f.relation == rel for t in f.seen] for rel in RETAIN_RELATIONS}
+    return {"medical": medical, "keep": [doc.text for doc in keep], "biology": biology,
+            "biology_sentences": _sentences(biology), "medical_sentences": _sentences(medical),
+            "canary": {rel: [f.sentence(t) for f in facts if f.relation == rel for t in f.seen]
+                       for rel in RETAIN_RELATIONS}}
 
+
+def load_inputs(run: Path) -> dict:
+    """`inputs` of a finished demo's benchmark test split."""
+    return inputs([(b.document, b.spans) for b in load_benchmark(run / "benchmark", "test")])
+
+
+def measure(material: dict, classifier: str, samples: int = 80) -> dict:
+    """Every row of the module docstring for one classifier folder, on `inputs` (`material`)."""
+    medical, canary = material["medical"], material["canary"]
     clf, tokenizer = load_classifier(classifier), load_tokenizer_copy(classifier, read_classifier_config(classifier))
     rng = random.Random(0)
-    rows = {"keep-in-forget": _shares(_inserted_share(clf, tokenizer, medical, _sentences(biology), samples, rng)),
-            "forget-in-keep": _shares(_inserted_share(clf, tokenizer, [d.text for d in keep], _sentences(medical),
+    rows = {"keep-in-forget": _shares(_inserted_share(clf, tokenizer, medical, material["biology_sentences"],
+                                                      samples, rng)),
+            "forget-in-keep": _shares(_inserted_share(clf, tokenizer, material["keep"], material["medical_sentences"],
                                                       samples, rng))}
     for rel, sentences in canary.items():
         rows[f"canary-in-forget ({rel})"] = _shares(_inserted_share(clf, tokenizer, medical, sentences, samples, rng))
@@ -87,7 +101,7 @@ def measure(run: Path, classifier: str, samples: int = 80) -> dict:
         rows[f"canary-alone ({rel})"] = _shares(
             clf.score_batch([np.asarray(tokenizer.encode(d)[0], dtype=np.int64) for d in docs]))
     rows["biology documents"] = _shares(
-        clf.score_batch([np.asarray(tokenizer.encode(t)[0], dtype=np.int64) for t in biology]))
+        clf.score_batch([np.asarray(tokenizer.encode(t)[0], dtype=np.int64) for t in material["biology"]]))
     return {"classifier": classifier, "threshold": round(float(clf.threshold), 3), "rows": rows}
 
 
@@ -98,9 +112,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=80, help="insertions per row (default 80)")
     parser.add_argument("--json", type=Path, help="write every measurement here too")
     args = parser.parse_args()
-    results = []
+    results, material = [], load_inputs(args.run)
     for classifier in args.classifier:
-        result = measure(args.run, classifier, args.samples)
+        result = measure(material, classifier, args.samples)
         print(json.dumps(result), flush=True)
         results.append(result)
     if args.json:
