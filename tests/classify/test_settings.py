@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tokfilter.classify.settings import budget_settings
@@ -18,8 +20,7 @@ from tokfilter.errors import UserError
     ({"lr": 0.0}, "lr = 0.0 (expected > 0)"),
 ])
 def test_unusable_settings_are_refused_with_their_name(overrides, message):
-    with pytest.raises(UserError, match="classifier settings: " + message.replace("(", "\\(").replace(")", "\\)")
-                       .replace("[", "\\[").replace("]", "\\]")):
+    with pytest.raises(UserError, match="classifier settings: " + re.escape(message)):
         budget_settings("quick", overrides)
 
 
