@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tokfilter.classify.augment import sentence_mixes
-from tokfilter.classify.settings import budget_settings
-from tokfilter.errors import UserError
 
 
 def _items(small_bench):
@@ -47,8 +43,3 @@ def test_mixes_are_labelled_exactly_and_built_from_training_text_only(small_benc
 def test_no_mixes_without_both_kinds_of_pure_document(small_bench):
     keep_only = [(doc, spans) for doc, spans in _items(small_bench) if not spans]
     assert sentence_mixes(keep_only, 1.0) == [] and sentence_mixes(_items(small_bench), 0.0) == []
-
-
-def test_a_negative_mix_fraction_is_refused_wherever_settings_are_read():
-    with pytest.raises(UserError, match="mix_fraction = -1.0 \\(expected >= 0\\)"):
-        budget_settings("quick", {"mix_fraction": -1.0})

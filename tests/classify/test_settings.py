@@ -29,3 +29,8 @@ def test_the_named_budgets_and_the_demo_recipe_are_valid():
         assert budget_settings(budget)["head"] == "conv"
     recipe = budget_settings("full", {"init": "packaged", "mix_fraction": 2.0, "finetune_steps": 500})
     assert recipe["finetune_steps"] == 500 and recipe["layers"] == [1, 2]
+
+
+def test_a_negative_mix_fraction_is_refused_wherever_settings_are_read():
+    with pytest.raises(UserError, match="mix_fraction = -1.0 \\(expected >= 0\\)"):
+        budget_settings("quick", {"mix_fraction": -1.0})
