@@ -9,6 +9,7 @@ import torch
 
 from tokfilter.classify import bilm as B
 from tokfilter.classify.data import TokenDoc, TokenWindowSampler, window_plan
+from tokfilter.classify.segments import sentence_segments
 
 
 def tiny(**overrides) -> B.BiLM:
@@ -126,3 +127,28 @@ def test_classifier_scores_on_the_device_it_is_moved_to(device):
         assert a.dtype == np.float32 and a.shape == b.shape
         assert np.allclose(a, b, atol=0 if device == "cpu" else 2e-2)
     assert all(t.device.type == "cpu" for t in clf.tensors().values())
+
+
+def test_sentence_min_is_the_lower_of_the_window_score_and_the_sentence_read_alone():
+    model = tiny().eval()
+    rng = np.random.default_rng(2)
+    ends = np.zeros(64, dtype=bool)
+    ends[5] = True  # token 5 ends a sentence when the next one "starts with a space"
+    spaced = np.ones(64, dtype=bool)
+    docs = [rng.integers(1, 64, size=n) for n in (5, 40, 200, 33, 1, 77, 19, 150, 3)]
+    clf = B.BiLMClassifier(model, "h", scoring="sentence-min", boundaries=(ends, spaced))
+    scores = clf.score_batch(docs)
+    window = B.score_docs(model, docs)
+    for ids, s, w in zip(docs, scores, window, strict=True):
+        expected = w.copy()
+        for a, b in sentence_segments(ids, ends, spaced):
+            alone = B.score_docs(model, [ids[a:b]])[0]  # the sentence as a document of its own
+            assert np.allclose(s[a:b], np.minimum(w[a:b], alone), atol=1e-6)
+            expected[a:b] = np.minimum(w[a:b], alone)
+        assert s.dtype == np.float32 and (s <= w).all()
+    assert any((s < w - 1e-3).any() for s, w in zip(scores, window))  # the sentence pass changes something
+    for a, b in zip(scores, [clf.score_tokens(d) for d in docs], strict=True):
+        assert np.array_equal(a, b)  # grouping-independent, like the window scorer
+    assert clf.flops_per_token == pytest.approx(1.5 * B.BiLMClassifier(model, "h").flops_per_token)
+    with pytest.raises(ValueError, match="boundary"):
+        B.BiLMClassifier(model, "h", scoring="sentence-min")

@@ -17,6 +17,7 @@ from tokfilter.errors import UserError
     ({"d_model": 0}, "d_model = 0 (expected >= 1)"),
     ({"d_model": 16, "n_head": 3}, "d_model = 16 is not a multiple of n_head = 3"),
     ({"doc_label": "bogus"}, "doc_label = 'bogus' (expected one of domain, fraction)"),
+    ({"scoring": "sentence"}, "scoring = 'sentence' (expected one of window, sentence-min)"),
     ({"lr": 0.0}, "lr = 0.0 (expected > 0)"),
 ])
 def test_unusable_settings_are_refused_with_their_name(overrides, message):

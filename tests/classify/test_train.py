@@ -112,14 +112,87 @@ def test_cli_train_and_eval(small_bench_dir, tmp_path, capsys):
     assert main(["classifier", "eval", "--classifier", str(tmp_path / "missing"), "--data", str(small_bench_dir)]) == 2
 
 
-@pytest.mark.slow
-def test_quick_budget_bilm_beats_every_baseline_on_the_demo_benchmark(tokenizer, tmp_path):
-    """The acceptance check at demo --quick's budget: biLM test F1 >= 0.85 and above every baseline (minutes)."""
+@pytest.fixture(scope="module")
+def quick_trained(tokenizer, tmp_path_factory):
+    """Every kind at demo --quick's budget on the demo benchmark (minutes; slow tests only)."""
     from tokfilter.labels.benchmark import build_benchmark
 
     bench = build_benchmark(None, seed=0)
+    out = tmp_path_factory.mktemp("quick")
     metrics = train_classifiers(["bilm", "forward", "windowed", "document"], bench["train"], bench["valid"],
-                                tokenizer, tmp_path, budget="quick", test_items=bench["test"], log=lambda m: None)
+                                tokenizer, out, budget="quick", test_items=bench["test"], log=lambda m: None)
+    return bench, out, metrics
+
+
+@pytest.mark.slow
+def test_quick_budget_bilm_beats_every_baseline_on_the_demo_benchmark(quick_trained):
+    """The acceptance check at demo --quick's budget: biLM test F1 >= 0.85 and above every baseline (minutes)."""
+    _, _, metrics = quick_trained
     assert metrics["bilm"]["f1"] >= 0.85
     for kind in ("forward", "windowed", "document"):
         assert metrics["bilm"]["f1"] > metrics[kind]["f1"], kind
+
+
+@pytest.mark.slow
+def test_sentence_min_stops_a_medical_document_flagging_a_biology_sentence_inside_it(quick_trained, tokenizer):
+    """Context bleeding on real text: a biology-textbook sentence inserted into a medical test document. Scored in
+    its document's windows most of it is flagged with the document; scored `sentence-min` (the same weights) at
+    most half as much, while the spliced test F1 (threshold chosen again on validation) drops by at most 0.03."""
+    import random
+
+    from tokfilter.classify.bilm import BiLMClassifier
+    from tokfilter.classify.metrics import best_threshold, token_metrics
+    from tokfilter.classify.segments import boundary_tables
+    from tokfilter.labels.coarse import sentence_bounds
+
+    bench, out, metrics = quick_trained
+    window = load_classifier(out / "bilm")
+    sentence_min = BiLMClassifier(window.model, window.tokenizer_hash, scoring="sentence-min",
+                                  boundaries=boundary_tables(tokenizer))
+    test = [(b.document, b.spans) for b in bench["test"]]
+    medical = [d.text for d, spans in test if d.domain == "forget" and "passage" not in d.meta]
+    biology = [d.text for d, spans in test if d.meta.get("source") == "biology_textbooks" and not spans]
+    sentences = [t[a:b] for t in biology for a, b in sentence_bounds(t) if 60 < b - a < 200]
+    rng = random.Random(0)
+    shares = {"window": [], "sentence-min": []}
+    for _ in range(40):
+        host, sentence = rng.choice(medical), rng.choice(sentences)
+        cut = rng.choice(sentence_bounds(host)[1:])[0]
+        ids, offsets = tokenizer.encode(host[:cut] + sentence + " " + host[cut:])
+        inside = (offsets[:, 0] >= cut) & (offsets[:, 0] < cut + len(sentence))
+        for name, clf in (("window", window), ("sentence-min", sentence_min)):
+            shares[name].append(clf.score_tokens(ids)[inside] >= 0.5)
+    window_share, min_share = (float(np.concatenate(shares[k]).mean()) for k in ("window", "sentence-min"))
+    assert len(medical) > 10 and len(sentences) > 50
+    assert window_share > 0.3 and min_share <= window_share / 2, (window_share, min_share)
+
+    def f1(clf) -> float:
+        valid = tokenize_labeled([(b.document, b.spans) for b in bench["valid"]], tokenizer)
+        threshold, _ = best_threshold(np.concatenate(clf.score_batch([d.ids for d in valid])),
+                                      np.concatenate([d.labels for d in valid]))
+        docs = tokenize_labeled(test, tokenizer)
+        return token_metrics(np.concatenate(clf.score_batch([d.ids for d in docs])),
+                             np.concatenate([d.labels for d in docs]), threshold)["f1"]
+
+    assert f1(sentence_min) >= metrics["bilm"]["f1"] - 0.03
+
+
+def test_sentence_min_scoring_is_trained_saved_and_loaded(small_bench, tokenizer, tiny_budget, tmp_path):
+    """`scoring = "sentence-min"`: the validation threshold is chosen on the scores the classifier will give, the
+    setting is saved in config.json, and the loaded classifier scores the same way (never above window scoring)."""
+    from tokfilter.classify.bilm import BiLMClassifier
+
+    metrics = train_classifiers(["bilm"], small_bench["train"], small_bench["valid"], tokenizer, tmp_path,
+                                budget={**tiny_budget, "scoring": "sentence-min"}, test_items=small_bench["test"],
+                                log=lambda m: None)["bilm"]
+    assert json.loads((tmp_path / "bilm" / "config.json").read_text())["scoring"] == "sentence-min"
+    clf = load_classifier(tmp_path / "bilm")
+    assert clf.scoring == "sentence-min"
+    assert clf.flops_per_token == pytest.approx(1.5 * BiLMClassifier(clf.model, clf.tokenizer_hash).flops_per_token)
+    docs = tokenize_labeled([(b.document, b.spans) for b in small_bench["test"][:6]], tokenizer)
+    sentence_min = clf.score_batch([d.ids for d in docs])
+    window = BiLMClassifier(clf.model, clf.tokenizer_hash).score_batch([d.ids for d in docs])
+    assert all((s <= w).all() for s, w in zip(sentence_min, window, strict=True))
+    assert any((s < w - 1e-3).any() for s, w in zip(sentence_min, window))
+    again = evaluate_classifier(tmp_path / "bilm", small_bench["test"])
+    assert again["f1"] == metrics["f1"] and again["flops_per_token"] == metrics["flops_per_token"]

@@ -32,7 +32,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from tokfilter.classify.data import TokenDoc, TokenWindowSampler, pad_rows, window_plan
-from tokfilter.classify.interface import check_ids
+from tokfilter.classify.interface import check_ids, load_tokenizer_copy
+from tokfilter.classify.segments import boundary_tables, sentence_segments
+from tokfilter.classify.settings import SCORINGS  # BiLMClassifier.scoring: see `score_sentence_min`
 from tokfilter.config import from_dict
 from tokfilter.filtering import IGNORE_INDEX
 from tokfilter.model import GPT, GPTConfig
@@ -286,6 +288,61 @@ def score_docs(model: BiLM, docs: Sequence[np.ndarray], batch_rows: int = BATCH_
     return out
 
 
+def _bucket(n: int, seq_len: int) -> int:
+    """Row length for a sentence of n <= seq_len tokens: the next power of two from 16, at most seq_len."""
+    length = 16
+    while length < n:
+        length *= 2
+    return min(length, seq_len)
+
+
+@torch.no_grad()
+def score_sentences(model: BiLM, segments: Sequence[np.ndarray], batch_rows: int = BATCH_ROWS) -> list[np.ndarray]:
+    """p(forget) per token of each segment read on its own. Segments up to seq_len tokens are grouped by padded
+    length (16, 32, 64, ... seq_len) into batches of exactly `batch_rows` rows of that length, so a sentence costs
+    about its own length and its scores never depend on the other sentences; longer ones go through `score_docs`."""
+    cfg = model.config
+    out: list[np.ndarray] = [np.zeros(0, dtype=np.float32)] * len(segments)
+    long = [i for i, ids in enumerate(segments) if len(ids) > cfg.seq_len]
+    for i, scores in zip(long, score_docs(model, [segments[i] for i in long], batch_rows)):
+        out[i] = scores
+    by_length: dict[int, list[int]] = {}
+    for i, ids in enumerate(segments):
+        if 0 < len(ids) <= cfg.seq_len:
+            by_length.setdefault(_bucket(len(ids), cfg.seq_len), []).append(i)
+    device = next(model.parameters()).device
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    for length, members in sorted(by_length.items()):
+        for first in range(0, len(members), batch_rows):
+            chunk = members[first:first + batch_rows]
+            rows = [np.asarray(segments[i], dtype=np.int64) for i in chunk]
+            rows += [np.zeros(0, dtype=np.int64)] * (batch_rows - len(rows))
+            x, lengths = pad_rows(rows, length, cfg.pad_id)
+            with autocast:
+                logits = model(torch.from_numpy(x).to(device), torch.from_numpy(lengths).to(device))
+            probs = torch.sigmoid(logits.float()).cpu().numpy()
+            for r, i in enumerate(chunk):
+                out[i] = probs[r, :len(segments[i])]
+    return out
+
+
+def score_sentence_min(model: BiLM, docs: Sequence[np.ndarray], ends: np.ndarray, spaced: np.ndarray,
+                       batch_rows: int = BATCH_ROWS) -> list[np.ndarray]:
+    """min(window score, score of the token's sentence read alone) per token.
+
+    A token is flagged only when it looks like forget text both in its document and on its own: a biology sentence
+    inside a medical answer no longer inherits the answer's verdict (docs/classifiers.md, "Context bleeding"),
+    while a medical sentence keeps the lower of its two scores. Costs one more pass over every token (no window
+    overlap), so 1.5x the window scorer's FLOPs."""
+    context = score_docs(model, docs, batch_rows)
+    spans = [(d, a, b) for d, ids in enumerate(docs) for a, b in sentence_segments(ids, ends, spaced)]
+    alone = score_sentences(model, [docs[d][a:b] for d, a, b in spans], batch_rows)
+    out = [c.copy() for c in context]
+    for (d, a, b), scores in zip(spans, alone):
+        np.minimum(out[d][a:b], scores, out=out[d][a:b])
+    return out
+
+
 @torch.no_grad()
 def collect_features(model: BiLM, rows: Sequence[TokenDoc], batch_rows: int = 32
                      ) -> tuple[list[np.ndarray], np.ndarray]:
@@ -331,21 +388,42 @@ def document_features(model: BiLM, docs: Sequence[np.ndarray], batch_rows: int =
 
 
 class BiLMClassifier:
-    """The `TokenClassifier` interface over a trained BiLM (kinds "bilm" and "forward")."""
+    """The `TokenClassifier` interface over a trained BiLM (kinds "bilm" and "forward").
 
-    def __init__(self, model: BiLM, tokenizer_hash: str, kind: str = "bilm", threshold: float = 0.5):
+    `scoring`: "window" (every token scored in its document's half-overlapping windows, the paper's) or
+    "sentence-min" (`score_sentence_min`; needs the tokenizer's sentence-boundary tables, `segments.boundary_tables`).
+    """
+
+    def __init__(self, model: BiLM, tokenizer_hash: str, kind: str = "bilm", threshold: float = 0.5,
+                 scoring: str = "window", boundaries: tuple[np.ndarray, np.ndarray] | None = None):
+        if scoring not in SCORINGS:
+            raise ValueError(f"unknown scoring {scoring!r} (expected one of {', '.join(SCORINGS)})")
+        if scoring == "sentence-min" and boundaries is None:
+            raise ValueError("scoring 'sentence-min' needs the tokenizer's sentence-boundary tables")
         self.model = model.eval()
         self.kind = kind
         self.tokenizer_hash = tokenizer_hash
         self.threshold = threshold
+        self.scoring = scoring
+        self.boundaries = boundaries
         self.params = model.num_params()
-        self.flops_per_token = model.flops_per_token()
+        # sentence-min adds one pass without window overlap: half the window scorer's count again
+        self.flops_per_token = model.flops_per_token() * (1.5 if scoring == "sentence-min" else 1.0)
 
     @classmethod
     def from_saved(cls, directory: str | Path, config: dict, tensors: dict[str, torch.Tensor]) -> BiLMClassifier:
         model = BiLM(BiLMConfig.from_dict(config["bilm"]))
         model.load_state_dict(tensors)
-        return cls(model, config["tokenizer"]["hash"], config["kind"], config.get("threshold", 0.5))
+        scoring = config.get("scoring", "window")
+        boundaries = None
+        if scoring == "sentence-min":
+            boundaries = boundary_tables(load_tokenizer_copy(directory, config))
+        return cls(model, config["tokenizer"]["hash"], config["kind"], config.get("threshold", 0.5), scoring,
+                   boundaries)
+
+    def settings(self) -> dict:
+        """What config.json records besides the weights."""
+        return {"bilm": self.model.config.to_dict(), "scoring": self.scoring}
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return {name: t.detach().cpu() for name, t in self.model.state_dict().items()}
@@ -361,4 +439,6 @@ class BiLMClassifier:
     def score_batch(self, docs: list[np.ndarray]) -> list[np.ndarray]:
         docs = [check_ids(ids, self.model.config.vocab_size) for ids in docs]
         with torch.inference_mode():
+            if self.scoring == "sentence-min":
+                return score_sentence_min(self.model, docs, *self.boundaries)
             return score_docs(self.model, docs)

@@ -42,10 +42,13 @@ class ClassifierSettings:
     encoder_steps: int = 0  # fine-tuning steps of the MiniLM encoder baseline (0 = skip it)
     doc_label: str = "domain"  # document classifier labels: domain (provenance) | fraction (of forget tokens)
     doc_fraction: float = 0.5  # with doc_label = fraction: forget when at least this share of tokens is labelled
+    scoring: str = "window"  # biLM / forward-only scoring: window (document context, the paper's) | sentence-min
+    # (the lower of the window score and the sentence read alone; docs/classifiers.md "Context bleeding")
 
 
 HEADS = ("linear", "mlp", "conv")
 DOC_LABELS = ("domain", "fraction")
+SCORINGS = ("window", "sentence-min")  # how a biLM scores (classify.bilm.BiLMClassifier)
 
 BUDGETS: dict[str, ClassifierSettings] = {
     "quick": ClassifierSettings(),
@@ -85,6 +88,8 @@ def _problems(s: ClassifierSettings) -> list[str]:
         problems.append(f"layers = {s.layers} (expected hidden-state indices 0..n_layer = 0..{s.n_layer})")
     if s.doc_label not in DOC_LABELS:
         problems.append(f"doc_label = {s.doc_label!r} (expected one of {', '.join(DOC_LABELS)})")
+    if s.scoring not in SCORINGS:
+        problems.append(f"scoring = {s.scoring!r} (expected one of {', '.join(SCORINGS)})")
     if not 0 < s.doc_fraction <= 1:
         problems.append(f"doc_fraction = {s.doc_fraction} (expected in (0, 1])")
     return problems

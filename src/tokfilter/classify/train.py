@@ -43,6 +43,7 @@ from tokfilter.classify.interface import (
 )
 from tokfilter.classify.metrics import best_threshold, pr_curve_png, token_metrics
 from tokfilter.classify.registry import load_classifier
+from tokfilter.classify.segments import boundary_tables
 from tokfilter.classify.settings import BUDGETS, ClassifierSettings, budget_settings  # noqa: F401
 from tokfilter.errors import UserError
 
@@ -92,7 +93,7 @@ def score_and_measure(clf, valid: Sequence[TokenDoc], test: Sequence[TokenDoc] |
 def _save(clf, kind: str, tokenizer, out_dir: Path, settings: dict, metrics: dict, scores, gold) -> None:
     extra = {}
     if kind in ("bilm", "forward"):
-        extra = {"bilm": clf.model.config.to_dict()}
+        extra = clf.settings()
     elif kind == "windowed":
         extra = {"window": clf.window}
     elif kind == "document":
@@ -104,6 +105,12 @@ def _save(clf, kind: str, tokenizer, out_dir: Path, settings: dict, metrics: dic
     save_classifier(out_dir, kind, tokenizer, clf.tensors(), extra, metrics["threshold"], metrics)
     pr_curve_png(scores, gold, out_dir / "pr_curve.png", f"{kind}: {metrics['split']} F1 {metrics['f1']:.3f}",
                  metrics["threshold"])
+
+
+def bilm_classifier(model: B.BiLM, tokenizer, kind: str, settings: dict) -> B.BiLMClassifier:
+    """A trained biLM (or forward-only LM) as a classifier, scoring the way `settings["scoring"]` says."""
+    boundaries = boundary_tables(tokenizer) if settings["scoring"] == "sentence-min" else None
+    return B.BiLMClassifier(model, tokenizer.hash, kind, scoring=settings["scoring"], boundaries=boundaries)
 
 
 def pretrain_bilm(train: Sequence[TokenDoc], tokenizer, settings: dict, seed: int = 0,
@@ -231,7 +238,7 @@ def train_classifiers(kinds: Sequence[str], train_items: Sequence, valid_items: 
             stages["pretrain"] = pre_stats
             base = base if kind == "bilm" or base.bwd is None else forward_only(base)
             model, stages["probe"] = fit_frozen_probe(base, train, valid, seed, log=log)
-            clf = B.BiLMClassifier(model, tokenizer.hash, kind)
+            clf = bilm_classifier(model, tokenizer, kind, settings)
         elif kind == "windowed":
             clf = fit_windowed(train, tokenizer.vocab_size, tokenizer.hash, seed=seed)
         elif kind in ("bilm", "forward"):
@@ -240,7 +247,7 @@ def train_classifiers(kinds: Sequence[str], train_items: Sequence, valid_items: 
             model = copy.deepcopy(base) if kind == "bilm" or base.bwd is None else forward_only(base)
             torch.manual_seed(seed + 2)
             stages["finetune"] = finetune(model, train, settings, seed, log)
-            clf = B.BiLMClassifier(model, tokenizer.hash, kind)
+            clf = bilm_classifier(model, tokenizer, kind, settings)
         elif kind == "document":
             base = get_pretrained()
             stages["pretrain"] = pre_stats
