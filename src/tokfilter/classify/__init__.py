@@ -5,8 +5,9 @@
 `load_classifier(dir)` returns an object with `kind`, `tokenizer_hash`, `params`, `flops_per_token`, `threshold`,
 `score_tokens(ids)` and `score_batch(docs)` (see `interface.py`); the annotate stage depends on exactly this.
 Modules: `interface` (the protocol, the directory format and shared helpers), `registry` (kind -> class,
-`load_classifier`), `data` (labels -> tokens, windows), `bilm`, `baselines` (windowed log-odds, document), `encoder`
-(Hugging Face encoder), `metrics`, `train` (training / evaluation API), `cli` (`tokfilter classifier`).
+`load_classifier`), `data` (labels -> tokens, windows), `segments` (sentences from token ids), `bilm`, `baselines`
+(windowed log-odds, document), `encoder` (Hugging Face encoder), `metrics`, `train` (training / evaluation API),
+`cli` (`tokfilter classifier`).
 """
 
 from tokfilter.classify.settings import BUDGETS, ClassifierSettings
