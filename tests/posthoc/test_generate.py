@@ -70,3 +70,12 @@ def test_freeform_eval_with_fake_judge_and_cli(robust_models, capsys):
                "--max-new-tokens", "8", "--no-progress"])
     out = json.loads(capsys.readouterr().out)
     assert rc == 0 and out["n_scored"] == 4 and len(out["samples"]) == 2 and out["temperature"] == 0.8
+
+
+def test_negative_temperature_is_refused_by_both_sampling_commands(robust_models, tmp_path, capsys):
+    for argv in (["generate", "--model", str(robust_models["full"]), "--temperature", "-0.5"],
+                 ["align", "refusal", "--model", str(robust_models["full"]), "--out", str(tmp_path / "o"),
+                  "--temperature", "-0.5"]):
+        assert main(argv) == 2
+        assert "--temperature must be >= 0, not -0.5" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

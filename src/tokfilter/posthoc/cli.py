@@ -142,14 +142,19 @@ def _check_outputs(args: argparse.Namespace) -> None:
         check_writable(args.json_out)
 
 
+def _check_sampling(args: argparse.Namespace) -> None:
+    """Sampling settings shared by `align refusal` and `generate`."""
+    if args.temperature < 0:
+        raise UserError(f"--temperature must be >= 0, not {args.temperature}")
+
+
 def run_align(args: argparse.Namespace) -> int:
     """`tokfilter align refusal`."""
     from tokfilter.posthoc.refusal import refusal_train_and_eval
 
     set_threads(args.threads)
     _check_outputs(args)
-    if args.temperature < 0:
-        raise UserError(f"--temperature must be >= 0, not {args.temperature}")
+    _check_sampling(args)
     result = refusal_train_and_eval(args.model, args.out, n_train=args.n_train, n_eval=args.n_eval,
                                     steps=args.steps, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
                                     questions_path=args.questions, general_path=args.general,
@@ -165,10 +170,9 @@ def run_generate(args: argparse.Namespace) -> int:
 
     set_threads(args.threads)
     _check_outputs(args)
+    _check_sampling(args)
     if args.n < 1:
         raise UserError(f"--n must be >= 1, not {args.n}")
-    if args.temperature < 0:
-        raise UserError(f"--temperature must be >= 0, not {args.temperature}")
     pairs = read_qa_pairs(args.qa or default_qa_path())
     if args.limit:
         pairs = pairs[: args.limit]
