@@ -260,6 +260,17 @@ def bce_loss(model: BiLM, x: torch.Tensor, lengths: torch.Tensor, y: torch.Tenso
 
 # ----- scoring -----
 
+def _row_probabilities(model: BiLM, rows: list[np.ndarray], batch_rows: int, length: int) -> np.ndarray:
+    """p(forget) of a batch of exactly `batch_rows` rows of `length` tokens (`rows` right-padded, empty rows added),
+    on the model's device (bf16 autocast on CUDA): a fixed shape, so a row's numbers never depend on the others."""
+    device = next(model.parameters()).device
+    rows = rows + [np.zeros(0, dtype=np.int64)] * (batch_rows - len(rows))
+    x, lengths = pad_rows(rows, length, model.config.pad_id)
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        logits = model(torch.from_numpy(x).to(device), torch.from_numpy(lengths).to(device))
+    return torch.sigmoid(logits.float()).cpu().numpy()
+
+
 @torch.no_grad()
 def score_docs(model: BiLM, docs: Sequence[np.ndarray], batch_rows: int = BATCH_ROWS) -> list[np.ndarray]:
     """p(forget) per token of each document (any length), via the window plan of `classify.data`.
@@ -268,8 +279,6 @@ def score_docs(model: BiLM, docs: Sequence[np.ndarray], batch_rows: int = BATCH_
     document's scores are bitwise the same however documents are grouped into calls."""
     cfg = model.config
     model.eval()
-    device = next(model.parameters()).device
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     jobs = []  # (doc index, window start, length, owned from, owned to)
     for d, ids in enumerate(docs):
         for s, length, a, b in window_plan(len(ids), cfg.seq_len):
@@ -278,11 +287,7 @@ def score_docs(model: BiLM, docs: Sequence[np.ndarray], batch_rows: int = BATCH_
     for first in range(0, len(jobs), batch_rows):
         chunk = jobs[first:first + batch_rows]
         rows = [np.asarray(docs[d][s:s + n], dtype=np.int64) for d, s, n, _, _ in chunk]
-        rows += [np.zeros(0, dtype=np.int64)] * (batch_rows - len(rows))
-        x, lengths = pad_rows(rows, cfg.seq_len, cfg.pad_id)
-        with autocast:
-            logits = model(torch.from_numpy(x).to(device), torch.from_numpy(lengths).to(device))
-        probs = torch.sigmoid(logits.float()).cpu().numpy()
+        probs = _row_probabilities(model, rows, batch_rows, cfg.seq_len)
         for r, (d, s, _, a, b) in enumerate(chunk):
             out[d][a:b] = probs[r, a - s:b - s]
     return out
@@ -310,17 +315,12 @@ def score_sentences(model: BiLM, segments: Sequence[np.ndarray], batch_rows: int
     for i, ids in enumerate(segments):
         if 0 < len(ids) <= cfg.seq_len:
             by_length.setdefault(_bucket(len(ids), cfg.seq_len), []).append(i)
-    device = next(model.parameters()).device
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    model.eval()
     for length, members in sorted(by_length.items()):
         for first in range(0, len(members), batch_rows):
             chunk = members[first:first + batch_rows]
-            rows = [np.asarray(segments[i], dtype=np.int64) for i in chunk]
-            rows += [np.zeros(0, dtype=np.int64)] * (batch_rows - len(rows))
-            x, lengths = pad_rows(rows, length, cfg.pad_id)
-            with autocast:
-                logits = model(torch.from_numpy(x).to(device), torch.from_numpy(lengths).to(device))
-            probs = torch.sigmoid(logits.float()).cpu().numpy()
+            probs = _row_probabilities(model, [np.asarray(segments[i], dtype=np.int64) for i in chunk], batch_rows,
+                                       length)
             for r, i in enumerate(chunk):
                 out[i] = probs[r, :len(segments[i])]
     return out
