@@ -29,22 +29,18 @@ from tokfilter.classify.train import evaluate_classifier
 from tokfilter.labels.benchmark import load_benchmark
 
 
-def rescored(classifier: Path, scoring: str, valid: list, out: Path) -> Path:
-    """A copy of `classifier` that scores with `scoring`, its threshold chosen on `valid`."""
-    shutil.copytree(classifier, out)
-    config = read_json(out / "config.json")
-    config["scoring"] = scoring
-    write_json(out / "config.json", config)
-    config["threshold"] = evaluate_classifier(out, valid, valid_items=valid)["threshold"]
-    write_json(out / "config.json", config)
-    return out
-
-
 def measure(run: Path, classifier: Path, scoring: str, material: dict, samples: int) -> dict:
+    """Every figure of one (classifier, scoring) row, on a copy of `classifier` set to score with `scoring`."""
     valid, test = (load_benchmark(run / "benchmark", split) for split in ("valid", "test"))
     with tempfile.TemporaryDirectory() as tmp:
-        copy = rescored(classifier, scoring, valid, Path(tmp) / "classifier")
-        spliced = evaluate_classifier(copy, test)
+        copy = Path(tmp) / "classifier"
+        shutil.copytree(classifier, copy)
+        config = read_json(copy / "config.json")
+        config["scoring"] = scoring
+        write_json(copy / "config.json", config)
+        spliced = evaluate_classifier(copy, test, valid_items=valid)  # threshold chosen on valid, used on test
+        config["threshold"] = spliced["threshold"]  # ... and by the dev set and the bleeding rows
+        write_json(copy / "config.json", config)
         natural = evaluate_on_devset(copy)
         bleed = context_bleed.measure(material, str(copy), samples)
     return {"classifier": str(classifier), "scoring": scoring, "threshold": round(spliced["threshold"], 4),
