@@ -37,10 +37,15 @@ def atomic_path(final: str | Path, suffix: str = "") -> Iterator[Path]:
         try:
             os.replace(tmp_path, final)
         except OSError as err:
-            raise UserError(f"{final}: cannot write there ({err.strerror or err})") from None
+            raise cannot_write(final, err) from None
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def cannot_write(path: str | Path, err: OSError) -> UserError:
+    """The one-line error for an output place the OS refused (read-only, full, a file where a folder goes)."""
+    return UserError(f"{path}: cannot write there ({err.strerror or err})")
 
 
 def check_writable(final: str | Path) -> Path:
@@ -63,7 +68,7 @@ def check_writable_dir(directory: str | Path) -> Path:
     try:
         fd, probe = tempfile.mkstemp(prefix=".tmp-probe-", dir=ancestor)
     except OSError as err:
-        raise UserError(f"{directory}: cannot write there ({err.strerror or err})") from None
+        raise cannot_write(directory, err) from None
     os.close(fd)
     os.unlink(probe)
     return directory
@@ -88,7 +93,7 @@ def _temporary(final: Path, suffix: str = "") -> Path:
         final.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".tmp-{final.name}-", suffix=suffix, dir=final.parent)
     except OSError as err:
-        raise UserError(f"{final}: cannot write there ({err.strerror or err})") from None
+        raise cannot_write(final, err) from None
     os.close(fd)
     return Path(tmp)
 

@@ -24,7 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from tokfilter import __version__
-from tokfilter.atomic import UMASK, read_json
+from tokfilter.atomic import UMASK, cannot_write, read_json
 from tokfilter.errors import UserError
 from tokfilter.model import GPT, GPTConfig
 
@@ -63,7 +63,7 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, train_config: dict
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}-", dir=path.parent))
     except OSError as err:
-        raise UserError(f"{path}: cannot write there ({err.strerror or err})") from None
+        raise cannot_write(path, err) from None
     os.chmod(tmp, 0o777 & ~UMASK)  # mkdtemp creates 0700; give the folder the usual permissions
     try:
         config = {"tokfilter_version": __version__, "model": gpt.config.to_dict(), "train": train_config,
@@ -116,7 +116,7 @@ def check_target(path: str | Path) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise UserError(f"{path}: cannot write there ({err.strerror or err})") from None
+        raise cannot_write(path, err) from None
     if not os.access(path.parent, os.W_OK):
         raise UserError(f"{path}: cannot write there (its folder is not writable)")
     return path
