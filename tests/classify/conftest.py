@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tokfilter.corpus.demo import load_demo
@@ -42,3 +44,30 @@ def tiny_budget() -> dict:
 
 TINY = {"d_model": 32, "n_layer": 1, "n_head": 2, "seq_len": 64, "batch_size": 8, "pretrain_steps": 5,
         "finetune_steps": 5, "layers": [0, 1], "head_hidden": 8}
+
+
+WINDOW = 200
+GRAM = 50  # a shared 200-char window always contains a reference 50-gram starting at a multiple of 50
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
+@pytest.fixture(scope="session")
+def shared_window():
+    """shared_window(documents, reference) -> (doc id, window) of the first 200-character window (lower-cased,
+    whitespace-normalised) that a document shares with a reference document, or None."""
+    def find(documents, reference):
+        texts = [_norm(d.text) for d in reference]
+        grams = {text[j:j + GRAM] for text in texts for j in range(0, len(text) - GRAM + 1, GRAM)}
+        joined = "\n".join(texts)
+        for document in documents:
+            text = _norm(document.text)
+            for i in range(len(text) - GRAM + 1):
+                if text[i:i + GRAM] in grams:  # candidate: check every 200-char window around it exactly
+                    for k in range(max(0, i - WINDOW + GRAM), min(i, len(text) - WINDOW) + 1):
+                        if text[k:k + WINDOW] in joined:
+                            return document.id, text[k:k + WINDOW]
+        return None
+    return find

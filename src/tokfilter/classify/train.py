@@ -42,9 +42,11 @@ from tokfilter.classify.interface import (
     save_classifier,
 )
 from tokfilter.classify.metrics import best_threshold, pr_curve_png, token_metrics
+from tokfilter.classify.natural import natural_items
 from tokfilter.classify.registry import load_classifier
 from tokfilter.classify.segments import boundary_tables
 from tokfilter.classify.settings import BUDGETS, ClassifierSettings, budget_settings  # noqa: F401
+from tokfilter.corpus.document import Document
 from tokfilter.errors import UserError
 
 
@@ -192,9 +194,13 @@ def forward_only(model: B.BiLM) -> B.BiLM:
 def train_classifiers(kinds: Sequence[str], train_items: Sequence, valid_items: Sequence, tokenizer,
                       out_root: str | Path, budget: str | dict = "quick", test_items: Sequence | None = None,
                       seed: int = 0, overrides: dict | None = None, log: Callable[[str], None] = _log_default,
-                      out_dirs: dict[str, str | Path] | None = None) -> dict[str, dict]:
+                      out_dirs: dict[str, str | Path] | None = None,
+                      natural_exclude: Sequence[Document] = ()) -> dict[str, dict]:
     """Train several kinds on the same data (one shared LM pretraining); each is saved to out_root/KIND (or
-    out_dirs[KIND]). Returns {kind: metrics}."""
+    out_dirs[KIND]). Returns {kind: metrics}.
+
+    With `natural_copies` > 0 the hand-labelled natural documents (classify/natural.py) join the training documents,
+    except any that is one of the train / valid / test documents or of `natural_exclude` (the corpus being scored)."""
     for kind in kinds:
         if kind.removesuffix("-frozen") not in KINDS:
             raise UserError(f"unknown classifier kind {kind!r} (expected one of {', '.join(KINDS)})")
@@ -207,6 +213,12 @@ def train_classifiers(kinds: Sequence[str], train_items: Sequence, valid_items: 
     if mixes:
         log(f"classifier data: {len(mixes):,} sentence mixes added to {len(train_items):,} training documents")
     train_items = train_items + mixes
+    if settings["natural_copies"]:
+        seen = [doc for items in (train_items, as_items(valid_items), as_items(test_items or [])) for doc, _ in items]
+        natural = natural_items(settings["natural_copies"], [*seen, *natural_exclude])
+        log(f"classifier data: {len(natural) // settings['natural_copies']:,} hand-labelled natural documents added, "
+            f"each {settings['natural_copies']} times (classify/natural)")
+        train_items = train_items + natural
     train = tokenize_labeled(train_items, tokenizer)
     valid = tokenize_labeled(as_items(valid_items), tokenizer)
     test = tokenize_labeled(as_items(test_items), tokenizer) if test_items else None
@@ -275,10 +287,12 @@ def train_classifiers(kinds: Sequence[str], train_items: Sequence, valid_items: 
 
 def train_classifier(kind: str, train_items: Sequence, valid_items: Sequence, tokenizer, out_dir: str | Path,
                      budget: str | dict = "quick", test_items: Sequence | None = None, seed: int = 0,
-                     overrides: dict | None = None, log: Callable[[str], None] = _log_default) -> dict:
+                     overrides: dict | None = None, log: Callable[[str], None] = _log_default,
+                     natural_exclude: Sequence[Document] = ()) -> dict:
     """Train one classifier of `kind` into `out_dir`; returns its metrics (also in out_dir/metrics.json)."""
     results = train_classifiers([kind], train_items, valid_items, tokenizer, Path(out_dir).parent, budget,
-                                test_items, seed, overrides, log, out_dirs={kind: out_dir})
+                                test_items, seed, overrides, log, out_dirs={kind: out_dir},
+                                natural_exclude=natural_exclude)
     if kind not in results:
         raise UserError(f"classifier kind {kind!r} was skipped by budget {budget!r}")
     return results[kind]

@@ -19,6 +19,7 @@ from dataclasses import asdict
 from tokfilter.atomic import write_json
 from tokfilter.classify.devset import evaluate_on_devset
 from tokfilter.classify.train import train_classifiers
+from tokfilter.corpus.document import Document
 from tokfilter.corpus.normalize import unit_hash
 from tokfilter.errors import UserError
 from tokfilter.labels.benchmark import load_benchmark
@@ -60,13 +61,22 @@ def run(ctx: Context) -> dict:
     metrics = train_classifiers(kinds, train_items, [(b.document, b.spans) for b in split["valid"]],
                                 ctx.tokenizer(), out / "baselines", budget=c.budget,
                                 test_items=[(b.document, b.spans) for b in split["test"]], seed=ctx.exp.seed,
-                                overrides=dict(c.settings), log=log, out_dirs=out_dirs)
+                                overrides=dict(c.settings), log=log, out_dirs=out_dirs,
+                                natural_exclude=_corpus_documents(split))
     write_json(out / "classifier" / "label_ids.json", sorted(b.document.id for b in label))
     baselines = [_entry(kind, metrics[kind]) | {"natural": evaluate_on_devset(out_dirs[kind])}
                  for kind in kinds[1:] if kind in metrics]
     return {**_entry(c.kind, metrics[c.kind]), "labels": c.labels,
             "natural": evaluate_on_devset(out_dirs[c.kind]), "baselines": baselines, "out_of_fold": fold} | (
         {"teacher": teacher} if teacher else {})
+
+
+def _corpus_documents(split: dict[str, list]) -> list[Document]:
+    """Every document of the corpus being scored, and (text-less) every passage donor spliced into one: a
+    hand-labelled natural training document among them is left out of training (classify/natural.py)."""
+    documents = [b.document for part in split.values() for b in part]
+    donors = [Document(d.meta["passage"]["id"], "", d.domain) for d in documents if "passage" in d.meta]
+    return documents + donors
 
 
 def _weak_items(ctx: Context, label: list, test: list) -> tuple[list, dict]:

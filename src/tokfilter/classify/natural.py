@@ -1,0 +1,58 @@
+"""Hand-labelled natural training documents: real text in which medicine is written the way news, encyclopaedias,
+patients and genetics answers write it, labelled clause by clause (docs/labels.md "Labelling rules").
+
+Why: the label part of a corpus is labelled by provenance and splicing, so a medical sentence in a news story is a
+*keep* example there ("has died of congestive heart failure" in BBC news, a sports injury), and a health-policy story
+or a patient's complaint about waiting times sits beside forget text only by accident. docs/classifiers.md "Where it
+fails" traced the natural-text misses to exactly these. This set gives the classifier examples of both, labelled by
+content: `natural/docs.jsonl` (`{"id", "text", "source", "domain", "group"}`) and `natural/labels.jsonl` (the span
+contract of `tokfilter.labels.spans`), built by `scripts/build_natural_train.py` from `../shared/data` records that are
+neither in the embedded demo corpus nor in the natural dev set (tests/classify/test_natural.py checks both); provenance
+in `natural/PROVENANCE.md`.
+
+Use: `natural_copies = N` in `[classifier.settings]` adds every document N times to the classifier's training
+documents (never to validation or test). A corpus that holds one of these documents would be scored by a classifier
+trained on it, so the pipeline leaves out every natural document whose id or text occurs in the corpus it scores
+(`natural_items(exclude=...)`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from tokfilter.corpus import Document, read_corpus
+from tokfilter.labels.spans import Span, load_labels
+
+
+def natural_path() -> Path:
+    """The folder holding docs.jsonl, labels.jsonl, clauses.json and PROVENANCE.md."""
+    return Path(__file__).resolve().parent / "natural"
+
+
+def text_key(text: str) -> str:
+    """A whitespace- and case-insensitive fingerprint of a text (which corpus documents equal a natural one)."""
+    return hashlib.sha1(re.sub(r"\s+", " ", text).strip().lower().encode("utf-8")).hexdigest()
+
+
+def load_natural() -> list[tuple[Document, list[Span]]]:
+    """Every natural training document (file order) with its hand labels (an empty list: all keep)."""
+    root = natural_path()
+    labels = load_labels(root / "labels.jsonl")
+    return [(doc, list(labels.get(doc.id, []))) for doc in read_corpus(str(root / "docs.jsonl"))]
+
+
+def natural_items(copies: int, exclude: Iterable[Document] = ()) -> list[tuple[Document, list[Span]]]:
+    """`copies` copies of every natural document not in `exclude` (same id, or same text up to case and spacing),
+    as (document, spans) training items; each copy gets its own id (`natural{k}:{id}`)."""
+    if copies <= 0:
+        return []
+    excluded = list(exclude)
+    ids = {doc.id for doc in excluded}
+    keys = {text_key(doc.text) for doc in excluded}
+    kept = [(doc, spans) for doc, spans in load_natural()
+            if doc.id not in ids and doc.id.split("#")[0] not in ids and text_key(doc.text) not in keys]
+    return [(Document(f"natural{k}:{doc.id}", doc.text, doc.domain, dict(doc.meta)), spans)
+            for k in range(copies) for doc, spans in kept]
