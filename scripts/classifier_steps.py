@@ -7,6 +7,7 @@ and all of them in --json.
 
     python scripts/classifier_steps.py --run OUT_OF_TOKFILTER_DEMO [--steps NAME ...] [--seeds 0 1] [--json FILE]
     python scripts/classifier_steps.py --run OUT --steps probes --bleed --json FILE   # the variants of PROBES
+    python scripts/classifier_steps.py --run OUT --steps natural --bleed --json FILE  # the natural training set
 
 With --bleed each row also gets scripts/context_bleed.py's measurements of the trained classifier (how far its
 verdict spreads from a document's context into a sentence of the other side; the canary documents' flagged share).
@@ -57,6 +58,16 @@ PROBES = {
     "previous recipe + mixes 2.0, 500 steps": {"mix_fraction": 2.0, "finetune_steps": 500},
 }
 
+# the hand-labelled natural training documents (classify/natural.py) on top of the full demo's previous recipe and the
+# natural-text recipe, both scored with sentence-min (the same rows without them: docs/results/scoring.json)
+SENTENCE_MIN = {"scoring": "sentence-min"}
+NATURAL = {
+    "previous recipe, sentence-min + natural x2": {**SENTENCE_MIN, "natural_copies": 2},
+    "previous recipe, sentence-min + natural x5": {**SENTENCE_MIN, "natural_copies": 5},
+    "recipe, sentence-min + natural x3": {**RECIPE, **SENTENCE_MIN, "natural_copies": 3},
+    "recipe, sentence-min + natural x6 (both demos)": {**RECIPE, **SENTENCE_MIN, "natural_copies": 6},
+}
+
 
 def load_items(run: Path) -> dict:
     """The label part (training items), valid and test items of a finished demo's benchmark, and its tokenizer."""
@@ -85,16 +96,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", required=True, type=Path, help="output folder of a full `tokfilter demo`")
     parser.add_argument("--steps", nargs="*", default=list(STEPS),
-                        help="step names of STEPS or PROBES, or `probes` for every probe (default: all STEPS)")
+                        help="step names of STEPS, PROBES or NATURAL, or `probes` / `natural` for all of PROBES / NATURAL "
+                             "(default: all STEPS)")
     parser.add_argument("--seeds", nargs="*", type=int, default=[0])
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--bleed", action="store_true", help="add scripts/context_bleed.py's measurements per row")
     args = parser.parse_args()
-    known = STEPS | PROBES
-    names = [n for name in args.steps for n in (PROBES if name == "probes" else [name])]
+    known = STEPS | PROBES | NATURAL
+    groups = {"probes": PROBES, "natural": NATURAL}
+    names = [n for name in args.steps for n in (groups.get(name) or [name])]
     unknown = [name for name in names if name not in known]
     if unknown:
-        parser.error(f"unknown step {unknown[0]!r} (known: probes, {', '.join(known)})")
+        parser.error(f"unknown step {unknown[0]!r} (known: probes, natural, {', '.join(known)})")
     data, rows = load_items(args.run), []
     bleed = context_bleed.inputs(data["test"]) if args.bleed else None  # once, from the test items already read
     for name in names:
