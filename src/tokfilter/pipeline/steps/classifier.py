@@ -31,7 +31,7 @@ from tokfilter.shards import ShardSet
 NAME = "classifier"
 NEEDS = ["shards"]
 # Validation F1 of the shipped demos' biLM, printed beside a run's own so a user sees a weak classifier early.
-DEMO_REFERENCE_F1 = {"quick": 0.88, "full": 0.90}  # test F1 of the demos (docs/results/demo-*.json)
+DEMO_REFERENCE_F1 = {"quick": 0.87, "full": 0.89}  # test F1 of the demos (docs/results/demo-*.json)
 METRIC_KEYS = ("kind", "params", "flops_per_token", "f1", "auroc", "precision", "recall", "threshold", "pr_curve",
                "score_tokens_per_second", "valid", "test", "document")
 
