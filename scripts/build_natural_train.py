@@ -15,6 +15,7 @@ docs.jsonl, labels.jsonl (the span contract) and PROVENANCE.md; documents with t
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import importlib.util
 import json
@@ -37,12 +38,12 @@ MEDICAL_WORDS = re.compile(
     r"tumou?r\w*|pain\w*|blood|brain|knee|ankle|hamstring|groin|fractur\w*|broke\w*|vaccin\w*|hiv|aids|flu|obes\w*|"
     r"diabet\w*|pregnan\w*|mental|depress\w*|alcohol\w*|smok\w*|transplant\w*|clinic\w*|nurse\w*|nhs|medicine\w*|"
     r"pill\w*|prescri\w*|cure\w*|dementia|asthma|allerg\w*|addict\w*|overdose|rehab\w*)\b", re.I)
-BBC_QUOTA = {"sport": ("news", 25), "entertainment": ("news", 25), "politics": ("news", 25),
-             "business": ("news", 15), "tech": ("news", 10)}
+BBC_QUOTA = {"sport": 25, "entertainment": 25, "politics": 25, "business": 15, "tech": 10}  # articles per category
 CHUNK_WORDS = (150, 350)
 PER_SOURCE = {"wikitext2_articles": 20, "brown": 20, "patient_reviews": 30, "ghr": 25}
 
 
+@functools.cache
 def _demo_builder():
     """scripts/build_demo_corpus.py as a module (its WikiText detokenizer and paragraph chunker)."""
     spec = importlib.util.spec_from_file_location("build_demo_corpus", ROOT / "scripts" / "build_demo_corpus.py")
@@ -89,14 +90,16 @@ def select(pool: dict[str, list[dict]]) -> list[dict]:
 
     def add(record_id: str, text: str, source: str, domain: str, group: str) -> None:
         taken = {d["id"] for d in docs}  # WikiText titles lost to <unk> repeat: the 2nd gets "-2", the 3rd "-3"
-        record_id = next(f"{record_id}-{k}" if k > 1 else record_id for k in range(1, len(docs) + 2)
-                         if (f"{record_id}-{k}" if k > 1 else record_id) not in taken)
-        docs.append({"id": record_id, "text": text, "source": source, "domain": domain, "group": group})
+        unique, copy = record_id, 1
+        while unique in taken:
+            copy += 1
+            unique = f"{record_id}-{copy}"
+        docs.append({"id": unique, "text": text, "source": source, "domain": domain, "group": group})
 
     bbc = sorted(pool["bbc_news"], key=lambda r: (-medical_words(r["text"]), r["id"]))
-    for category, (group, count) in BBC_QUOTA.items():
+    for category, count in BBC_QUOTA.items():
         for r in [r for r in bbc if r["id"].split("/")[1].startswith(category)][:count]:
-            add(r["id"], r["text"].replace("Â£", "£"), "bbc_news", "general", group)
+            add(r["id"], r["text"].replace("Â£", "£"), "bbc_news", "general", "news")
 
     def densest_chunk(text: str) -> str:
         chunks = demo.chunk_paragraphs(text, *CHUNK_WORDS)

@@ -29,9 +29,9 @@ from tokfilter.classify.train import evaluate_classifier
 from tokfilter.labels.benchmark import load_benchmark
 
 
-def measure(run: Path, classifier: Path, scoring: str, material: dict, samples: int) -> dict:
-    """Every figure of one (classifier, scoring) row, on a copy of `classifier` set to score with `scoring`."""
-    valid, test = (load_benchmark(run / "benchmark", split) for split in ("valid", "test"))
+def measure(classifier: Path, scoring: str, valid: list, test: list, material: dict, samples: int) -> dict:
+    """Every figure of one (classifier, scoring) row, on a copy of `classifier` set to score with `scoring`
+    (`valid` / `test`: the benchmark's splits, read once by main)."""
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "classifier"
         shutil.copytree(classifier, copy)
@@ -59,9 +59,10 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write every measurement here too")
     args = parser.parse_args()
     material, rows = context_bleed.load_inputs(args.run), []
+    valid, test = (load_benchmark(args.run / "benchmark", split) for split in ("valid", "test"))
     for classifier in args.classifier:
         for scoring in args.scoring:
-            row = measure(args.run, classifier, scoring, material, args.samples)
+            row = measure(classifier, scoring, valid, test, material, args.samples)
             print(json.dumps(row), flush=True)
             rows.append(row)
     if args.json:

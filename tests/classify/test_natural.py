@@ -94,16 +94,16 @@ def test_training_adds_them_unless_scored(small_bench, tokenizer, tiny_budget, t
 
 @pytest.mark.slow
 @pytest.mark.shared_data
-def test_build_script_reproduces_the_files(tmp_path):
+def test_build_script_reproduces_the_files(tmp_path, monkeypatch):
     if not SHARED.is_dir():
         pytest.skip(f"needs ../shared/data ({SHARED} absent)")
-    sys.path.insert(0, str(ROOT / "scripts"))
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
     import build_natural_train
 
     out = tmp_path / "natural"
     out.mkdir()
     (out / "clauses.json").write_bytes((natural_path() / "clauses.json").read_bytes())
-    sys.argv = ["build_natural_train.py", "--data", str(SHARED), "--out", str(out)]
+    monkeypatch.setattr(sys, "argv", ["build_natural_train.py", "--data", str(SHARED), "--out", str(out)])
     build_natural_train.main()
     for name in ("docs.jsonl", "labels.jsonl", "PROVENANCE.md"):
         assert (out / name).read_bytes() == (natural_path() / name).read_bytes(), name
