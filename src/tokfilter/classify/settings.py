@@ -33,6 +33,7 @@ class ClassifierSettings:
     mix_max_inserts: int = 3  # runs of sentences inserted per mix
     mix_max_sentences: int = 2  # sentences per run
     natural_copies: int = 0  # copies of the hand-labelled natural training documents added (classify/natural.py)
+    teacher_copies: int = 0  # copies of the teacher-labelled broad documents added (classify/teacher, natural.py)
     lr: float = 3e-3  # LM pretraining peak lr
     finetune_lr: float = 1e-3
     lm_weight: float = 0.0  # weight of the LM loss kept during fine-tuning
@@ -78,7 +79,8 @@ def _problems(s: ClassifierSettings) -> list[str]:
     problems = [f"{name} = {getattr(s, name)} (expected >= {low})" for name, low in (
         ("d_model", 1), ("n_layer", 1), ("n_head", 1), ("seq_len", 2), ("batch_size", 1), ("pretrain_steps", 0),
         ("finetune_steps", 0), ("encoder_steps", 0), ("mix_fraction", 0), ("mix_max_inserts", 1),
-        ("mix_max_sentences", 1), ("natural_copies", 0), ("head_hidden", 1), ("conv_kernel", 1), ("lm_weight", 0))
+        ("mix_max_sentences", 1), ("natural_copies", 0), ("teacher_copies", 0),
+        ("head_hidden", 1), ("conv_kernel", 1), ("lm_weight", 0))
         if getattr(s, name) < low]
     problems += [f"{name} = {getattr(s, name)} (expected > 0)" for name in ("lr", "finetune_lr") if getattr(s, name) <= 0]
     if s.n_head >= 1 and s.d_model % s.n_head:

@@ -42,7 +42,7 @@ from tokfilter.classify.interface import (
     save_classifier,
 )
 from tokfilter.classify.metrics import best_threshold, pr_curve_png, token_metrics
-from tokfilter.classify.natural import natural_items
+from tokfilter.classify.natural import natural_items, teacher_items
 from tokfilter.classify.registry import load_classifier
 from tokfilter.classify.segments import boundary_tables
 from tokfilter.classify.settings import BUDGETS, ClassifierSettings, budget_settings  # noqa: F401
@@ -200,7 +200,8 @@ def train_classifiers(kinds: Sequence[str], train_items: Sequence, valid_items: 
     out_dirs[KIND]). Returns {kind: metrics}.
 
     With `natural_copies` > 0 the hand-labelled natural documents (classify/natural.py) join the training documents,
-    except any that is one of the train / valid / test documents or of `natural_exclude` (the corpus being scored)."""
+    with `teacher_copies` > 0 the teacher-labelled ones, except any that is one of the train / valid / test documents
+    or of `natural_exclude` (the corpus being scored)."""
     for kind in kinds:
         if kind.removesuffix("-frozen") not in KINDS:
             raise UserError(f"unknown classifier kind {kind!r} (expected one of {', '.join(KINDS)})")
@@ -213,12 +214,14 @@ def train_classifiers(kinds: Sequence[str], train_items: Sequence, valid_items: 
     if mixes:
         log(f"classifier data: {len(mixes):,} sentence mixes added to {len(train_items):,} training documents")
     train_items = train_items + mixes
-    if settings["natural_copies"]:
-        seen = [doc for items in (train_items, as_items(valid_items), as_items(test_items or [])) for doc, _ in items]
-        natural = natural_items(settings["natural_copies"], [*seen, *natural_exclude])
-        log(f"classifier data: {len(natural) // settings['natural_copies']:,} hand-labelled natural documents added, "
-            f"each {settings['natural_copies']} times (classify/natural)")
-        train_items = train_items + natural
+    seen = [doc for items in (train_items, as_items(valid_items), as_items(test_items or [])) for doc, _ in items]
+    for name, items_of, what in (("natural_copies", natural_items, "hand-labelled natural"),
+                                 ("teacher_copies", teacher_items, "teacher-labelled")):
+        if settings[name]:
+            extra = items_of(settings[name], [*seen, *natural_exclude])
+            log(f"classifier data: {len(extra) // settings[name]:,} {what} documents added, each {settings[name]} "
+                f"times (classify/{name.split('_')[0]})")
+            train_items = train_items + extra
     train = tokenize_labeled(train_items, tokenizer)
     valid = tokenize_labeled(as_items(valid_items), tokenizer)
     test = tokenize_labeled(as_items(test_items), tokenizer) if test_items else None
