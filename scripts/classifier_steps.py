@@ -8,6 +8,7 @@ and all of them in --json.
     python scripts/classifier_steps.py --run OUT_OF_TOKFILTER_DEMO [--steps NAME ...] [--seeds 0 1] [--json FILE]
     python scripts/classifier_steps.py --run OUT --steps probes --bleed --json FILE   # the variants of PROBES
     python scripts/classifier_steps.py --run OUT --steps natural --bleed --json FILE  # the natural training set
+    python scripts/classifier_steps.py --run OUT --steps teacher --bleed --json FILE  # the teacher-labelled set
 
 With --bleed each row also gets scripts/context_bleed.py's measurements of the trained classifier (how far its
 verdict spreads from a document's context into a sentence of the other side; the canary documents' flagged share).
@@ -68,6 +69,16 @@ NATURAL = {
     "recipe, sentence-min + natural x6 (both demos)": {**RECIPE, **SENTENCE_MIN, "natural_copies": 6},
 }
 
+# the teacher-labelled broad documents (scripts/build_teacher_labels.py) on top of the recipe with natural x6
+BOTH = NATURAL["recipe, sentence-min + natural x6 (both demos)"]
+TEACHER = {
+    "recipe, sentence-min, natural x6 + teacher x1": {**BOTH, "teacher_copies": 1},
+    "recipe, sentence-min, natural x6 + teacher x2": {**BOTH, "teacher_copies": 2},
+    "recipe, sentence-min, natural x6 + teacher x4": {**BOTH, "teacher_copies": 4},
+    "recipe, sentence-min, natural x6 + teacher x2, 1000 fine-tuning steps": {**BOTH, "teacher_copies": 2,
+                                                                              "finetune_steps": 1000},
+}
+
 
 def load_items(run: Path) -> dict:
     """The label part (training items), valid and test items of a finished demo's benchmark, and its tokenizer."""
@@ -96,18 +107,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", required=True, type=Path, help="output folder of a full `tokfilter demo`")
     parser.add_argument("--steps", nargs="*", default=list(STEPS),
-                        help="step names of STEPS, PROBES or NATURAL, or `probes` / `natural` for all of PROBES / NATURAL "
-                             "(default: all STEPS)")
+                        help="step names of STEPS, PROBES, NATURAL or TEACHER, or `probes` / `natural` / `teacher` "
+                             "for all of one group (default: all STEPS)")
     parser.add_argument("--seeds", nargs="*", type=int, default=[0])
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--bleed", action="store_true", help="add scripts/context_bleed.py's measurements per row")
     args = parser.parse_args()
-    known = STEPS | PROBES | NATURAL
-    groups = {"probes": PROBES, "natural": NATURAL}
+    known = STEPS | PROBES | NATURAL | TEACHER
+    groups = {"probes": PROBES, "natural": NATURAL, "teacher": TEACHER}
     names = [n for name in args.steps for n in (groups.get(name) or [name])]
     unknown = [name for name in names if name not in known]
     if unknown:
-        parser.error(f"unknown step {unknown[0]!r} (known: probes, natural, {', '.join(known)})")
+        parser.error(f"unknown step {unknown[0]!r} (known: probes, natural, teacher, {', '.join(known)})")
     data, rows = load_items(args.run), []
     bleed = context_bleed.inputs(data["test"]) if args.bleed else None  # once, from the test items already read
     for name in names:
