@@ -77,6 +77,8 @@ TEACHER = {
     "recipe, sentence-min, natural x6 + teacher x4": {**BOTH, "teacher_copies": 4},
     "recipe, sentence-min, natural x6 + teacher x2, 1000 fine-tuning steps": {**BOTH, "teacher_copies": 2,
                                                                               "finetune_steps": 1000},
+    "recipe, window scoring, natural x6": {**BOTH, "scoring": "window"},
+    "recipe, window scoring, natural x6 + teacher x4": {**BOTH, "scoring": "window", "teacher_copies": 4},
 }
 
 
