@@ -57,9 +57,11 @@ CHUNK_WORDS = 250
 STRETCH, STEP_CHARS = 150, 50  # shares no 200-character stretch
 
 
+STEP = 0.05  # label scores are p(forget) rounded to this step; tokens below it get no span
+
+
 def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
-STEP = 0.05
 
 
 def token_labels(text: str, spans, offsets: np.ndarray) -> np.ndarray:
@@ -125,6 +127,7 @@ def train_probe(x: np.ndarray, y: np.ndarray, w: np.ndarray, seed: int) -> tuple
 
 
 def predict(probe, feats: np.ndarray) -> np.ndarray:
+    """p(forget) per token of one text's features."""
     net, mean, std = probe
     with torch.no_grad():
         return torch.sigmoid(net(torch.tensor((feats.astype(np.float32) - mean) / std)).squeeze(1)).numpy()
