@@ -55,8 +55,6 @@ WORDS = {"bbc_news": 90_000, "brown": 45_000, "wikitext2_articles": 45_000, "med
 GROUPED = {"hpo_definitions": 12, "go_definitions": 12}  # short definitions read as groups of this many
 CHUNK_WORDS = 250
 STRETCH, STEP_CHARS = 150, 50  # shares no 200-character stretch
-
-
 STEP = 0.05  # label scores are p(forget) rounded to this step; tokens below it get no span
 
 
