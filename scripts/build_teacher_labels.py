@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import sys
 import time
 from collections import Counter
@@ -33,11 +32,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from build_bilm_init import banned_sentences, sentence_keys  # scripts/ is on sys.path when run as a script
+from build_bilm_init import sentence_keys  # scripts/ is on sys.path when run as a script
 
 from tokfilter.atomic import write_json, write_text
 from tokfilter.classify.devset import groups, load_devset
-from tokfilter.classify.natural import load_natural
+from tokfilter.classify.metrics import token_metrics
+from tokfilter.classify.natural import load_natural, normalized, source_ids
 from tokfilter.corpus import Document, read_corpus
 from tokfilter.corpus.demo import load_demo
 from tokfilter.labels.benchmark import load_benchmark
@@ -56,10 +56,6 @@ GROUPED = {"hpo_definitions": 12, "go_definitions": 12}  # short definitions rea
 CHUNK_WORDS = 250
 STRETCH, STEP_CHARS = 150, 50  # shares no 200-character stretch
 STEP = 0.05  # label scores are p(forget) rounded to this step; tokens below it get no span
-
-
-def _norm(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip().lower()
 
 
 def token_labels(text: str, spans, offsets: np.ndarray) -> np.ndarray:
@@ -132,11 +128,9 @@ def predict(probe, feats: np.ndarray) -> np.ndarray:
 
 
 def prf(p: np.ndarray, y: np.ndarray, threshold: float) -> dict:
-    pred, gold = p >= threshold, y >= 0.5
-    tp, fp, fn = int((pred & gold).sum()), int((pred & ~gold).sum()), int((~pred & gold).sum())
-    precision, recall = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
-    return {"precision": round(precision, 4), "recall": round(recall, 4),
-            "f1": round(2 * precision * recall / max(precision + recall, 1e-9), 4)}
+    """Token precision, recall and F1 at `threshold` (classify.metrics.token_metrics, the classifiers' own)."""
+    metrics = token_metrics(p, y, threshold)
+    return {k: metrics[k] for k in ("precision", "recall", "f1")}
 
 
 def chunks(text: str) -> list[str]:
@@ -155,11 +149,10 @@ def chunks(text: str) -> list[str]:
 
 def gather(data: Path, seed: int) -> list[Document]:
     """Documents of ../shared/data that share no sentence with the demo corpus, the dev set or the natural set."""
-    banned = banned_sentences()
-    natural = load_natural()
-    natural_ids = {doc.id.split("#")[0] for doc, _ in natural}
-    for doc, _ in natural:
-        banned |= sentence_keys(doc.text)
+    natural = [doc for doc, _ in load_natural()]
+    reference = [*load_demo(), *load_devset()[0], *natural]
+    banned = {key for doc in reference for key in sentence_keys(doc.text)}
+    natural_ids = {i for doc in natural for i in source_ids(doc.id)}
     out, seen = [], Counter()
     for name, budget in WORDS.items():
         docs = list(read_corpus(str(data / "corpora" / f"{name}.jsonl.gz")))
@@ -172,7 +165,7 @@ def gather(data: Path, seed: int) -> list[Document]:
         for doc in docs:
             if words >= budget:
                 break
-            if doc.id in natural_ids or sentence_keys(doc.text) & banned:
+            if source_ids(doc.id) & natural_ids or sentence_keys(doc.text) & banned:
                 continue
             text = doc.text.replace(" <unk>", "").replace("<unk>", "") if name == "wikitext2_articles" else doc.text
             repeat = seen[doc.id]  # WikiText titles repeat: the n-th record of an id is `#d{n}`
@@ -181,7 +174,7 @@ def gather(data: Path, seed: int) -> list[Document]:
                 part = f"d{repeat}t{k}" if repeat else f"t{k}"
                 out.append(Document(f"{doc.id}#{part}", piece, doc.domain, {"source": name}))
                 words += len(piece.split())
-    return disjoint(out, natural)
+    return disjoint(out, reference)
 
 
 def stretches(texts: list[str]) -> set[str]:
@@ -190,15 +183,15 @@ def stretches(texts: list[str]) -> set[str]:
     return {text[i:i + STRETCH] for text in texts for i in range(0, max(1, len(text) - STRETCH + 1), STEP_CHARS)}
 
 
-def disjoint(pool: list[Document], natural: list) -> list[Document]:
+def disjoint(pool: list[Document], reference: list[Document]) -> list[Document]:
     """The pool without: WikiText records titled `<unk>` (they share their id with other articles, the demo
     corpus's among them, so neither disjointness nor the pipeline's exclusion could go by id), texts seen before, and
-    texts sharing a 150-character stretch with the demo corpus, the dev set or the natural set (BBC News holds
-    near-duplicate stories under other ids, MedQuAD the same answer under several)."""
-    pieces = stretches([_norm(doc.text) for doc in [*load_demo(), *load_devset()[0], *(doc for doc, _ in natural)]])
+    texts sharing a 150-character stretch with the reference (the demo corpus, the dev set and the natural set: BBC
+    News holds near-duplicate stories under other ids, MedQuAD the same answer under several)."""
+    pieces = stretches([normalized(doc.text) for doc in reference])
     seen, kept = set(), []
     for doc in pool:
-        text = _norm(doc.text)
+        text = normalized(doc.text)
         if "<unk>" in doc.id or text in seen or any(text[i:i + STRETCH] in pieces
                                                     for i in range(max(1, len(text) - STRETCH + 1))):
             continue
@@ -302,8 +295,7 @@ def main() -> None:
         "seconds": round(time.perf_counter() - t0)}
     write_json(args.out / "teacher.json", record)
     write_text(args.out / "PROVENANCE.md", provenance(record))
-    print(json.dumps({"valid": prf(valid_p, valid_y, threshold), "dev": dev_report, "documents": len(pool),
-                      "tokens": tokens, "flagged_share": round(flagged / max(tokens, 1), 4)}))
+    print(json.dumps({k: record[k] for k in ("valid", "dev", "documents", "tokens", "flagged_share")}))
 
 
 if __name__ == "__main__":

@@ -41,9 +41,14 @@ def teacher_path() -> Path:
     return Path(__file__).resolve().parent / "teacher"
 
 
+def normalized(text: str) -> str:
+    """The text with runs of whitespace as one space, stripped and lower-cased (what comparisons of texts read)."""
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
 def text_key(text: str) -> str:
     """A whitespace- and case-insensitive fingerprint of a text (which corpus documents equal a natural one)."""
-    return hashlib.sha1(re.sub(r"\s+", " ", text).strip().lower().encode("utf-8")).hexdigest()
+    return hashlib.sha1(normalized(text).encode("utf-8")).hexdigest()
 
 
 def load_labelled(root: Path) -> list[tuple[Document, list[Span]]]:
