@@ -9,6 +9,8 @@ and all of them in --json.
     python scripts/classifier_steps.py --run OUT --steps probes --bleed --json FILE   # the variants of PROBES
     python scripts/classifier_steps.py --run OUT --steps natural --bleed --json FILE  # the natural training set
     python scripts/classifier_steps.py --run OUT --steps teacher --bleed --json FILE  # the teacher-labelled set
+    python scripts/classifier_steps.py --run OUT --steps NAME --train-labels FILE ...  # label part relabelled
+        # (scripts/teacher_relabel.py writes FILE: the teacher's labels on the host text)
 
 With --bleed each row also gets scripts/context_bleed.py's measurements of the trained classifier (how far its
 verdict spreads from a document's context into a sentence of the other side; the canary documents' flagged share).
@@ -29,6 +31,7 @@ from tokfilter.atomic import write_json
 from tokfilter.classify.devset import evaluate_on_devset
 from tokfilter.classify.train import train_classifier
 from tokfilter.labels.benchmark import load_benchmark
+from tokfilter.labels.spans import load_labels
 from tokfilter.pipeline.folds import divide
 from tokfilter.tokenizer import load_tokenizer
 
@@ -91,6 +94,16 @@ def load_items(run: Path) -> dict:
         "tokenizer": load_tokenizer(str(run / "tokenizer.json"))}
 
 
+def relabel(data: dict, path: Path) -> dict:
+    """`data` with the label part's spans replaced by those of the labels file `path` (every document must have a
+    record)."""
+    labels = load_labels(path)
+    missing = [doc.id for doc, _ in data["train"] if doc.id not in labels]
+    if missing:
+        raise SystemExit(f"{path}: no labels for {len(missing):,} label-part documents (first: {missing[0]})")
+    return data | {"train": [(doc, labels[doc.id]) for doc, _ in data["train"]]}
+
+
 def measure(data: dict, settings: dict, seed: int, bleed: dict | None = None) -> dict:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,7 +113,7 @@ def measure(data: dict, settings: dict, seed: int, bleed: dict | None = None) ->
         natural = evaluate_on_devset(Path(tmp) / "bilm")
         bleed_rows = context_bleed.measure(bleed, str(Path(tmp) / "bilm"))["rows"] if bleed else None
     row = {"seed": seed, "test_f1": metrics["f1"], "seconds": seconds,
-           "natural": {group: {k: round(v[k], 4) for k in ("precision", "recall", "f1")}
+           "natural": {group: {k: round(v[k], 4) for k in ("precision", "recall", "f1", "keep_flagged")}
                        for group, v in natural.items()}}
     return row | ({"bleed": bleed_rows} if bleed_rows else {})
 
@@ -114,6 +127,8 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="*", type=int, default=[0])
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--bleed", action="store_true", help="add scripts/context_bleed.py's measurements per row")
+    parser.add_argument("--train-labels", type=Path, default=None,
+                        help="labels JSONL replacing the label part's spans (scripts/teacher_relabel.py)")
     args = parser.parse_args()
     known = STEPS | PROBES | NATURAL | TEACHER
     groups = {"probes": PROBES, "natural": NATURAL, "teacher": TEACHER}
@@ -122,6 +137,8 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown step {unknown[0]!r} (known: probes, natural, teacher, {', '.join(known)})")
     data, rows = load_items(args.run), []
+    if args.train_labels:
+        data = relabel(data, args.train_labels)
     bleed = context_bleed.inputs(data["test"]) if args.bleed else None  # once, from the test items already read
     for name in names:
         for seed in args.seeds:
@@ -131,7 +148,7 @@ def main() -> None:
             rows.append(row)
     if args.json:
         write_json(args.json, {"benchmark": str(args.run / "benchmark"), "label_fraction": 0.5, "budget": "full",
-                               "rows": rows})
+                               "train_labels": str(args.train_labels) if args.train_labels else None, "rows": rows})
 
 
 if __name__ == "__main__":

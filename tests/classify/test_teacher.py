@@ -118,3 +118,60 @@ def test_build_script_selects_the_shipped_documents(teacher, monkeypatch):
 
     pool = build_teacher_labels.gather(shared, 0)
     assert [(d.id, d.text) for d in pool] == [(d.id, d.text) for d, _ in teacher]
+
+
+@pytest.fixture()
+def scripts(monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "scripts"))
+
+
+def word_offsets(text: str):
+    import numpy as np
+
+    return np.array([(m.start(), m.end()) for m in re.finditer(r"\S+", text)])
+
+
+def test_relabel_keeps_exact_passage_and_takes_teacher_on_host(scripts):
+    """scripts/teacher_relabel.py: the spliced passage keeps its exact labels (forget passage in a keep host, keep
+    passage in a forget host), the host text gets the teacher's score in steps of 0.05, and no span crosses the
+    passage's edges."""
+    import numpy as np
+    import teacher_relabel
+
+    from tokfilter.labels.benchmark import BenchmarkConfig, make_benchmark
+
+    docs = [d for domain in ("forget", "retain") for d in load_demo("train", domain)[:60]]
+    bench = make_benchmark(docs, BenchmarkConfig(seed=0, splice_fraction_forget=0.3))
+    spliced = [b for b in bench["train"] if "passage" in b.document.meta]
+    for host_domain, passage_forget in (("retain", True), ("forget", False)):
+        b = next(b for b in spliced if b.document.domain == host_domain)
+        doc, text = b.document, b.document.text
+        lo, hi = doc.meta["passage"]["start"], doc.meta["passage"]["end"]
+        offsets = word_offsets(text)
+        p = np.linspace(0.0, 1.0, len(offsets)).astype(np.float32)  # a teacher that disagrees with provenance
+        spans = teacher_relabel.host_spans(doc, b.spans, offsets, p)
+        inside = [s for s in spans if s[0] >= lo and s[1] <= hi]
+        outside = [s for s in spans if s[1] <= lo or s[0] >= hi]
+        assert len(inside) + len(outside) == len(spans)  # nothing crosses an edge
+        assert inside == ([(lo, hi, 1.0)] if passage_forget else [])
+        expected = {(int(a), int(z)): round(float(np.round(v / 0.05) * 0.05), 2) for (a, z), v in zip(offsets, p)
+                    if (z <= lo or a >= hi) and np.round(v / 0.05) * 0.05 >= 0.05}
+        assert {(a, z): s for a, z, s in outside} == expected
+        assert len({s for _, _, s in outside}) > 5  # soft, not the host's provenance
+
+
+def test_steps_harness_relabels_every_label_part_document(scripts, small_bench, tmp_path):
+    """classifier_steps.py --train-labels replaces the label part's spans and refuses a file that misses one."""
+    import classifier_steps
+
+    from tokfilter.labels.spans import write_labels
+
+    train = [(b.document, b.spans) for b in small_bench["train"][:5]]
+    data = {"train": train, "valid": [], "test": []}
+    path = tmp_path / "labels.jsonl"
+    write_labels(path, [(doc.id, [(0, 4, 0.35)]) for doc, _ in train])
+    relabelled = classifier_steps.relabel(data, path)
+    assert [(doc.id, spans) for doc, spans in relabelled["train"]] == [(doc.id, [(0, 4, 0.35)]) for doc, _ in train]
+    write_labels(path, [(doc.id, []) for doc, _ in train[:-1]])
+    with pytest.raises(SystemExit, match="no labels for 1 label-part documents"):
+        classifier_steps.relabel(data, path)
