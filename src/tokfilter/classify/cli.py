@@ -103,7 +103,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_eval(args: argparse.Namespace) -> int:
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
-        raise UserError(f"--threshold must be a probability in [0, 1], not {args.threshold}")
+        raise UserError(f"--threshold must be in [0, 1], not {args.threshold}")
     items = load_labeled(args.data, args.labels, args.split)
     pr_curve = args.pr_curve or str(Path(args.classifier) / "pr_curve_eval.png")
     check_writable(pr_curve)  # before the scoring, not after it

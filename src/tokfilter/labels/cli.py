@@ -95,7 +95,7 @@ def _check_lexicon_dir(args: argparse.Namespace) -> None:
 
 def _check_threshold(value: float) -> None:
     if not 0.0 <= value <= 1.0:
-        raise UserError(f"--threshold must be in [0, 1], got {value}")
+        raise UserError(f"--threshold must be in [0, 1], not {value}")
 
 
 def run_lexicon(args: argparse.Namespace) -> int:
