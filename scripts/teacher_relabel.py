@@ -33,9 +33,10 @@ from build_teacher_labels import LAYER, NATURAL_WEIGHT, STEP, features, predict,
 
 from tokfilter.classify.natural import load_natural
 from tokfilter.labels.benchmark import load_benchmark
+from tokfilter.labels.coarse import sentence_bounds
 from tokfilter.labels.sae.offline import default_model
 from tokfilter.labels.sae.reader import ResidualReader, load_lm
-from tokfilter.labels.spans import write_labels
+from tokfilter.labels.spans import spans_to_char_scores, write_labels
 from tokfilter.pipeline.folds import divide
 
 
@@ -68,6 +69,24 @@ def host_spans(doc, spans, offsets: np.ndarray, p: np.ndarray) -> list[tuple[int
     outside = [(int(a), int(b), round(float(v), 2)) for (a, b), v in zip(offsets, rounded)
                if v >= STEP and b > a and (b <= lo or a >= hi)]
     return sorted(inside + outside)
+
+
+def sentence_moves(items: list, relabelled: dict) -> dict:
+    """Per source and host domain: sentences (20 characters or more), and the share whose mean label crosses 0.5
+    from keep to forget and from forget to keep between the exact labels and `relabelled` ({id: spans})."""
+    out: dict = {}
+    for doc, spans in items:
+        before = spans_to_char_scores(spans, len(doc.text))
+        after = spans_to_char_scores(relabelled[doc.id], len(doc.text))
+        row = out.setdefault(f"{doc.meta.get('source')} ({doc.domain})", [0, 0, 0])
+        for start, end in sentence_bounds(doc.text):
+            if end - start >= 20:
+                old, new = before[start:end].mean(), after[start:end].mean()
+                row[0] += 1
+                row[1] += int(old < 0.5 <= new)
+                row[2] += int(new < 0.5 <= old)
+    return {key: {"sentences": n, "keep to forget": round(up / n, 4), "forget to keep": round(down / n, 4)}
+            for key, (n, up, down) in sorted(out.items())}
 
 
 def main() -> None:
@@ -114,7 +133,8 @@ def main() -> None:
     print(json.dumps({"documents": len(records), "tokens": int(len(p)),
                       "mean_teacher_p": {"provenance forget": round(float(p[y >= 0.5].mean()), 4),
                                          "provenance keep": round(float(p[y < 0.5].mean()), 4)},
-                      "changed_tokens": round(float((np.abs(p - y) >= 0.5).mean()), 4),
+                      "disagreeing_tokens": round(float((np.abs(p - y) >= 0.5).mean()), 4),
+                      "sentence_moves": sentence_moves(items, dict(records)),
                       "seconds": round(time.perf_counter() - t0)}))
 
 

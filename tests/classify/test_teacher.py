@@ -158,6 +158,12 @@ def test_relabel_keeps_exact_passage_and_takes_teacher_on_host(scripts):
                     if (z <= lo or a >= hi) and np.round(v / 0.05) * 0.05 >= 0.05}
         assert {(a, z): s for a, z, s in outside} == expected
         assert len({s for _, _, s in outside}) > 5  # soft, not the host's provenance
+        (moves,) = teacher_relabel.sentence_moves([(doc, b.spans)], {doc.id: spans}).values()
+        assert moves["sentences"] > 3
+        if passage_forget:  # a keep host: its late sentences (teacher p > 0.5) become forget, none the other way
+            assert moves["keep to forget"] > 0 and moves["forget to keep"] == 0
+        else:
+            assert moves["forget to keep"] > 0 and moves["keep to forget"] == 0
 
 
 def test_steps_harness_relabels_every_label_part_document(scripts, small_bench, tmp_path):
