@@ -70,6 +70,7 @@ NATURAL = {
     "previous recipe, sentence-min + natural x5": {**SENTENCE_MIN, "natural_copies": 5},
     "recipe, sentence-min + natural x3": {**RECIPE, **SENTENCE_MIN, "natural_copies": 3},
     "recipe, sentence-min + natural x6 (both demos)": {**RECIPE, **SENTENCE_MIN, "natural_copies": 6},
+    "recipe, sentence-min + natural x12": {**RECIPE, **SENTENCE_MIN, "natural_copies": 12},
 }
 
 # the teacher-labelled broad documents (scripts/build_teacher_labels.py) on top of the recipe with natural x6

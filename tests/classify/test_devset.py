@@ -58,3 +58,23 @@ def test_no_document_from_the_demo_corpus(devset, shared_window):
         assert document.id not in demo_ids
         assert document.id.split("#")[0] not in demo_ids
     assert shared_window(documents, demo) is None
+
+
+def test_evaluate_on_devset_reports_every_group_with_keep_flagged(small_bench, tokenizer, tiny_budget, tmp_path):
+    """The figures the demo and scripts/classifier_steps.py read: per group, precision / recall / F1, the forget
+    fraction and the share of keep tokens flagged, consistent with each other."""
+    from tokfilter.classify.devset import evaluate_on_devset
+    from tokfilter.classify.metrics import f1_at_share
+    from tokfilter.classify.train import train_classifier
+
+    train_classifier("bilm", small_bench["train"], small_bench["valid"], tokenizer, tmp_path / "bilm", tiny_budget,
+                     seed=0, log=lambda message: None)
+    result = evaluate_on_devset(tmp_path / "bilm")
+    assert set(result) == {"all", *GROUPS}
+    for group, m in result.items():
+        assert {"precision", "recall", "f1", "keep_flagged", "forget_fraction", "documents"} <= set(m), group
+        assert 0 <= m["keep_flagged"] <= 1
+    mixed = result["mixed_few_forget"]
+    if mixed["recall"] > 0:
+        assert f1_at_share(mixed["recall"], mixed["keep_flagged"], mixed["forget_fraction"]) == pytest.approx(
+            mixed["f1"], abs=0.01)

@@ -51,12 +51,13 @@ def groups(documents: list[Document] | None = None) -> dict[str, list[str]]:
 def evaluate_on_devset(classifier_dir: str | Path) -> dict:
     """Token metrics of a saved classifier on the dev set, at its saved threshold: over all documents and per group.
 
-    Keys: "all" and each group name, each {"precision", "recall", "f1", "auroc", "documents", ...}."""
+    Keys: "all" and each group name, each {"precision", "recall", "f1", "auroc", "documents", "keep_flagged",
+    "forget_fraction", ...}."""
     from tokfilter.classify.train import evaluate_classifier  # torch: only when a classifier is evaluated
 
     documents, labels = load_devset()
     metrics = evaluate_classifier(classifier_dir, [(doc, labels.get(doc.id, [])) for doc in documents],
                                   groups=groups(documents))
     out = {"all": metrics, **metrics["groups"]}
-    keep = ("precision", "recall", "f1", "auroc", "threshold", "documents")
+    keep = ("precision", "recall", "f1", "auroc", "threshold", "documents", "keep_flagged", "forget_fraction")
     return {name: {k: m[k] for k in keep if k in m} for name, m in out.items()}
