@@ -120,6 +120,16 @@ def train_probe(x: np.ndarray, y: np.ndarray, w: np.ndarray, seed: int) -> tuple
     return net.eval(), mean, std
 
 
+def quantized(p: np.ndarray) -> np.ndarray:
+    """p(forget) rounded to steps of STEP, as the labels store it."""
+    return np.round(p / STEP) * STEP
+
+
+def soft_spans(offsets: np.ndarray, p: np.ndarray) -> list[tuple[int, int, float]]:
+    """One span per token whose quantized p(forget) is at least STEP: (start, end, score) in the span contract."""
+    return [(int(s), int(e), round(float(v), 2)) for (s, e), v in zip(offsets, quantized(p)) if v >= STEP and e > s]
+
+
 def predict(probe, feats: np.ndarray) -> np.ndarray:
     """p(forget) per token of one text's features."""
     net, mean, std = probe
@@ -271,10 +281,9 @@ def main() -> None:
     pool_feats = features(reader, [doc.text for doc in pool], "teacher labels")
     records, flagged, tokens = [], 0, 0
     for doc, (feats, offsets) in zip(pool, pool_feats):
-        p = np.round(predict(probe, feats) / STEP) * STEP
-        spans = [(int(s), int(e), round(float(v), 2)) for (s, e), v in zip(offsets, p) if v >= STEP and e > s]
-        records.append((doc.id, spans))
-        flagged += int((p >= threshold).sum())
+        p = predict(probe, feats)
+        records.append((doc.id, soft_spans(offsets, p)))
+        flagged += int((quantized(p) >= threshold).sum())
         tokens += len(p)
     args.out.mkdir(parents=True, exist_ok=True)
     write_text(args.out / "docs.jsonl", "".join(json.dumps({"id": d.id, "text": d.text, "source": d.meta["source"],

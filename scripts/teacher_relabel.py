@@ -21,6 +21,8 @@ features (3 GB for the full demo) so a second run takes the probes' 4 minutes on
 from __future__ import annotations
 
 import argparse
+import functools
+import hashlib
 import json
 import random
 import sys
@@ -29,8 +31,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from build_teacher_labels import LAYER, NATURAL_WEIGHT, STEP, features, predict, token_labels, train_probe
+from build_teacher_labels import (
+    LAYER,
+    NATURAL_WEIGHT,
+    features,
+    predict,
+    soft_spans,
+    token_labels,
+    train_probe,
+)
 
+from tokfilter.atomic import atomic_path, save_npy
 from tokfilter.classify.natural import load_natural
 from tokfilter.labels.benchmark import load_benchmark
 from tokfilter.labels.coarse import sentence_bounds
@@ -40,34 +51,33 @@ from tokfilter.labels.spans import spans_to_char_scores, write_labels
 from tokfilter.pipeline.folds import divide
 
 
-def cached_features(name: str, items: list, cache: Path | None, reader_of) -> tuple[np.ndarray, dict]:
-    """Features of `items`' texts concatenated, with per-document token counts, char offsets, provenance labels and
-    ids; read from / written to `cache` when given (checked against the ids)."""
-    ids = [doc.id for doc, _ in items]
+def cached_features(name: str, items: list, cache: Path | None, reader) -> tuple[np.ndarray, dict]:
+    """Features of `items`' texts concatenated, with per-document token counts, char offsets and provenance labels;
+    read from / written to `cache` when given, reused only for the same documents and labels (a digest of them)."""
+    digest = hashlib.sha1(json.dumps([(doc.id, doc.text, spans) for doc, spans in items]).encode()).hexdigest()
     if cache and (cache / f"{name}.npz").exists():
         meta = dict(np.load(cache / f"{name}.npz"))
-        if list(meta["ids"]) == ids:
+        if str(meta["digest"]) == digest:
             return np.load(cache / f"{name}.npy", mmap_mode="r"), meta
-    feats = features(reader_of(), [doc.text for doc, _ in items], name)
+    feats = features(reader(), [doc.text for doc, _ in items], name)
     x = np.concatenate([f for f, _ in feats])
-    meta = {"ids": np.array(ids), "lens": np.array([len(o) for _, o in feats]),
+    meta = {"digest": np.array(digest), "lens": np.array([len(o) for _, o in feats]),
             "offsets": np.concatenate([o for _, o in feats]),
             "y": np.concatenate([token_labels(doc.text, spans, o) for (doc, spans), (_, o) in zip(items, feats)])}
     if cache:
-        cache.mkdir(parents=True, exist_ok=True)
-        np.save(cache / f"{name}.npy", x)
-        np.savez(cache / f"{name}.npz", **meta)
+        save_npy(cache / f"{name}.npy", x)
+        with atomic_path(cache / f"{name}.npz", suffix=".npz") as tmp:  # last: it marks the pair complete
+            np.savez(tmp, **meta)
     return x, meta
 
 
 def host_spans(doc, spans, offsets: np.ndarray, p: np.ndarray) -> list[tuple[int, int, float]]:
-    """The exact spans inside the document's spliced passage, the teacher's p(forget) (steps of STEP) outside it."""
+    """The exact spans inside the document's spliced passage, the teacher's p(forget) (build_teacher_labels.soft_spans)
+    outside it."""
     passage = doc.meta.get("passage")
     lo, hi = (passage["start"], passage["end"]) if passage else (len(doc.text), len(doc.text))
     inside = [(max(a, lo), min(b, hi), score) for a, b, score in spans if min(b, hi) > max(a, lo)]
-    rounded = np.round(p / STEP) * STEP
-    outside = [(int(a), int(b), round(float(v), 2)) for (a, b), v in zip(offsets, rounded)
-               if v >= STEP and b > a and (b <= lo or a >= hi)]
+    outside = [span for span in soft_spans(offsets, p) if span[1] <= lo or span[0] >= hi]
     return sorted(inside + outside)
 
 
@@ -100,16 +110,14 @@ def main() -> None:
     t0 = time.perf_counter()
     label, _ = divide(load_benchmark(args.run / "benchmark", "train"), 0.5, key=lambda b: b.document.id)
     items = [(b.document, b.spans) for b in label]
-    readers = []
 
-    def reader_of():
-        if not readers:
-            model, tokenizer = load_lm(default_model())
-            readers.append(ResidualReader(model, tokenizer, LAYER, max_tokens=256, batch_size=16))
-        return readers[0]
+    @functools.cache
+    def reader() -> ResidualReader:  # SmolLM2 loads only when a cache misses
+        model, tokenizer = load_lm(default_model())
+        return ResidualReader(model, tokenizer, LAYER, max_tokens=256, batch_size=16)
 
-    x_natural, natural = cached_features("natural", load_natural(), args.cache, reader_of)
-    x_label, meta = cached_features("label", items, args.cache, reader_of)
+    x_natural, natural = cached_features("natural", load_natural(), args.cache, reader)
+    x_label, meta = cached_features("label", items, args.cache, reader)
     edges = np.concatenate([[0], np.cumsum(meta["lens"])])
     order = list(range(len(items)))
     random.Random(args.seed).shuffle(order)

@@ -181,3 +181,28 @@ def test_steps_harness_relabels_every_label_part_document(scripts, small_bench, 
     write_labels(path, [(doc.id, []) for doc, _ in train[:-1]])
     with pytest.raises(SystemExit, match="no labels for 1 label-part documents"):
         classifier_steps.relabel(data, path)
+
+
+def test_relabel_feature_cache_is_reused_only_for_the_same_documents_and_labels(scripts, small_bench, tmp_path):
+    """scripts/teacher_relabel.py reads SmolLM2 again when the documents or their labels differ from the cached ones,
+    not otherwise, and leaves no temporary files."""
+    import numpy as np
+    import teacher_relabel
+
+    class CountingReader:  # stands in for SmolLM2: 4 features per whitespace token
+        def __init__(self):
+            self.texts = 0
+
+        def read(self, texts):
+            self.texts += len(texts)
+            return [(np.ones((len(o), 4), np.float32), o) for o in map(word_offsets, texts)]
+
+    reader = CountingReader()
+    items = [(b.document, b.spans) for b in small_bench["train"][:6]]
+    x, meta = teacher_relabel.cached_features("label", items, tmp_path, lambda: reader)
+    again, cached = teacher_relabel.cached_features("label", items, tmp_path, lambda: reader)
+    assert reader.texts == 6 and np.array_equal(np.asarray(again), x) and np.array_equal(cached["y"], meta["y"])
+    relabelled = [(doc, []) for doc, _ in items]
+    _, changed = teacher_relabel.cached_features("label", relabelled, tmp_path, lambda: reader)
+    assert reader.texts == 12 and changed["y"].max() == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["label.npy", "label.npz"]
