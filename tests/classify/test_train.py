@@ -10,6 +10,7 @@ import pytest
 
 from tokfilter.classify import check_tokenizer, evaluate_classifier, load_classifier, train_classifiers
 from tokfilter.classify.data import load_labeled, tokenize_labeled
+from tokfilter.classify.devset import GROUPS, devset_path
 from tokfilter.cli import main
 from tokfilter.errors import UserError
 from tokfilter.labels.spans import write_labels
@@ -110,6 +111,29 @@ def test_cli_train_and_eval(small_bench_dir, tmp_path, capsys):
         assert key in result
     assert result["f1"] == trained["f1"] and (out / "pr_curve_eval.png").stat().st_size > 1000
     assert main(["classifier", "eval", "--classifier", str(tmp_path / "missing"), "--data", str(small_bench_dir)]) == 2
+    assert "groups" not in result  # benchmark documents have no `group` field: overall metrics only
+
+    # the natural-text dev set's documents carry a group: eval reports each group beside the overall figures
+    devset = devset_path()
+    dev = ["classifier", "eval", "--classifier", str(out), "--data", str(devset / "docs.jsonl"),
+           "--labels", str(devset / "labels.jsonl")]
+    assert main(dev) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["group_by"] == "group" and set(result["groups"]) == set(GROUPS)
+    assert all(result["groups"][g]["documents"] == 16 for g in GROUPS)
+    tokens = {g: m["tokens"] for g, m in result["groups"].items()}
+    assert sum(tokens.values()) == result["tokens"]
+    # a hard-negative group is nearly all keep text, a mostly-forget one mostly forget (from the hand labels)
+    assert result["groups"]["hard_negative"]["forget_fraction"] < 0.05 < 0.5 < result["groups"]["mostly_forget"][
+        "forget_fraction"]
+    assert main([*dev, "--group-by", "source"]) == 0
+    by_source = json.loads(capsys.readouterr().out)["groups"]
+    assert len(by_source) >= 3 and sum(m["documents"] for m in by_source.values()) == 48
+    assert main([*dev, "--group-by", "none"]) == 0
+    assert "groups" not in json.loads(capsys.readouterr().out)
+    assert main([*dev, "--group-by", "ward"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "48 of 48 documents have no 'ward' field" in err
 
 
 @pytest.fixture(scope="module")

@@ -3,12 +3,16 @@
     tokfilter classifier train --data BENCH_DIR --tokenizer SPEC --out DIR [--kind bilm] [--budget quick]
     tokfilter classifier train --data CORPUS --labels WEAK.jsonl --valid-data BENCH_DIR --tokenizer SPEC --out DIR
     tokfilter classifier eval --classifier DIR --data BENCH_DIR [--split test] [--labels LABELS.jsonl]
+                              [--group-by FIELD]
 
 --data is an exact-span benchmark directory (`tokfilter labels benchmark`; its train / valid / test splits are used)
 or a corpus spec with --labels (a weak label file: lexicon, document, SAE). Validation (threshold choice) comes from
 --valid-data (a benchmark directory: its valid split with exact spans) or the benchmark's valid split; with a plain
 corpus and no --valid-data, 5% of its documents are held out. Both commands print one JSON object on stdout; `eval`
-also writes a precision-recall curve PNG (--pr-curve, default DIR/pr_curve_eval.png).
+also writes a precision-recall curve PNG (--pr-curve, default DIR/pr_curve_eval.png). `eval` adds the same metrics
+per value of a document field under "groups" (--group-by FIELD: `domain` or any field of the JSONL records; by default
+`group` when every document has one, as the natural-text dev set's do), so a set that mixes kinds of text shows where
+the classifier fails, not only its average.
 """
 
 from __future__ import annotations
@@ -58,6 +62,9 @@ def register(subparsers) -> None:
     ev.add_argument("--split", default="test", choices=["train", "valid", "test"], help="benchmark split")
     ev.add_argument("--threshold", type=float, default=None, help="default: the classifier's saved threshold")
     ev.add_argument("--pr-curve", default=None, metavar="PNG")
+    ev.add_argument("--group-by", default=None, metavar="FIELD",
+                    help="metrics per value of this document field as well (domain, or a JSONL field; default: "
+                         "`group` when every document has one; `none` = overall only)")
     ev.set_defaults(func=run_eval)
 
 
@@ -107,5 +114,27 @@ def run_eval(args: argparse.Namespace) -> int:
     items = load_labeled(args.data, args.labels, args.split)
     pr_curve = args.pr_curve or str(Path(args.classifier) / "pr_curve_eval.png")
     check_writable(pr_curve)  # before the scoring, not after it
-    metrics = evaluate_classifier(args.classifier, items, threshold=args.threshold, pr_curve=pr_curve)
+    groups = document_groups(items, args.group_by)
+    metrics = evaluate_classifier(args.classifier, items, threshold=args.threshold, pr_curve=pr_curve, groups=groups)
+    if groups:
+        metrics["group_by"] = args.group_by or "group"
     return emit_json(metrics)
+
+
+def document_groups(items: list, field: str | None) -> dict[str, list[str]] | None:
+    """{value: document ids} of `field` over the (document, spans) items, in order of first appearance; None when
+    `field` is "none", or when it is not given and some document has no `group` field."""
+    if field == "none":
+        return None
+    name = field or "group"
+    values = [doc.domain if name == "domain" else doc.meta.get(name) for doc, _ in items]
+    missing = [doc.id for (doc, _), value in zip(items, values) if value in (None, "")]
+    if missing:
+        if field is None:
+            return None
+        raise UserError(f"--group-by {field}: {len(missing):,} of {len(items):,} documents have no {field!r} field "
+                        f"(first: {missing[0]!r})")
+    groups: dict[str, list[str]] = {}
+    for (doc, _), value in zip(items, values):
+        groups.setdefault(str(value), []).append(doc.id)
+    return groups
