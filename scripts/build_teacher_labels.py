@@ -45,7 +45,7 @@ from tokfilter.labels.coarse import sentence_bounds
 from tokfilter.labels.sae.offline import default_model
 from tokfilter.labels.sae.reader import ResidualReader, load_lm
 from tokfilter.labels.spans import write_labels
-from tokfilter.pipeline.folds import divide
+from tokfilter.pipeline.folds import demo_label_part
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYER, CONTEXT, HIDDEN, NATURAL_WEIGHT = 16, 8, 256, 3.0
@@ -246,7 +246,7 @@ def main() -> None:
     torch.set_num_threads(2)
     t0 = time.perf_counter()
     rng = random.Random(args.seed)
-    label_half, _ = divide(load_benchmark(args.benchmark, "train"), 0.5, key=lambda b: b.document.id)
+    label_half = demo_label_part(args.benchmark)
     train = [(b.document, b.spans) for b in rng.sample(label_half, min(args.train_docs, len(label_half)))]
     natural = load_natural()
     valid = [(b.document, b.spans) for b in load_benchmark(args.benchmark, "valid")]

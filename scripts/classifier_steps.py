@@ -32,7 +32,8 @@ from tokfilter.classify.devset import evaluate_on_devset
 from tokfilter.classify.train import train_classifier
 from tokfilter.labels.benchmark import load_benchmark
 from tokfilter.labels.spans import load_labels
-from tokfilter.pipeline.folds import divide
+from tokfilter.pipeline.experiment import ClassifierSection
+from tokfilter.pipeline.folds import demo_label_part
 from tokfilter.tokenizer import load_tokenizer
 
 STEPS = {
@@ -88,9 +89,8 @@ TEACHER = {
 
 def load_items(run: Path) -> dict:
     """The label part (training items), valid and test items of a finished demo's benchmark, and its tokenizer."""
-    split = {name: load_benchmark(run / "benchmark", name) for name in ("train", "valid", "test")}
-    label, _ = divide(split["train"], 0.5, key=lambda b: b.document.id)
-    items = {"train": label, "valid": split["valid"], "test": split["test"]}
+    items = {"train": demo_label_part(run / "benchmark"),
+             **{name: load_benchmark(run / "benchmark", name) for name in ("valid", "test")}}
     return {name: [(b.document, b.spans) for b in part] for name, part in items.items()} | {
         "tokenizer": load_tokenizer(str(run / "tokenizer.json"))}
 
@@ -148,7 +148,7 @@ def main() -> None:
             print(json.dumps(row), flush=True)
             rows.append(row)
     if args.json:
-        write_json(args.json, {"benchmark": str(args.run / "benchmark"), "label_fraction": 0.5, "budget": "full",
+        write_json(args.json, {"benchmark": str(args.run / "benchmark"), "label_fraction": ClassifierSection().label_fraction, "budget": "full",
                                "train_labels": str(args.train_labels) if args.train_labels else None, "rows": rows})
 
 

@@ -43,12 +43,11 @@ from build_teacher_labels import (
 
 from tokfilter.atomic import atomic_path, save_npy
 from tokfilter.classify.natural import load_natural
-from tokfilter.labels.benchmark import load_benchmark
 from tokfilter.labels.coarse import sentence_bounds
 from tokfilter.labels.sae.offline import default_model
 from tokfilter.labels.sae.reader import ResidualReader, load_lm
 from tokfilter.labels.spans import spans_to_char_scores, write_labels
-from tokfilter.pipeline.folds import divide
+from tokfilter.pipeline.folds import demo_label_part
 
 
 def cached_features(name: str, items: list, cache: Path | None, reader) -> tuple[np.ndarray, dict]:
@@ -108,7 +107,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     t0 = time.perf_counter()
-    label, _ = divide(load_benchmark(args.run / "benchmark", "train"), 0.5, key=lambda b: b.document.id)
+    label = demo_label_part(args.run / "benchmark")
     items = [(b.document, b.spans) for b in label]
 
     @functools.cache

@@ -12,7 +12,14 @@ from dataclasses import replace
 import pytest
 
 from tokfilter.pipeline.experiment import Experiment
-from tokfilter.pipeline.folds import METHOD, divide, label_part, out_of_fold
+from tokfilter.pipeline.folds import (
+    METHOD,
+    demo_label_part,
+    divide,
+    label_and_pretrain,
+    label_part,
+    out_of_fold,
+)
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +61,23 @@ def test_divide_is_a_partition():
     assert label and pretrain and len(label) + len(pretrain) == len(items)
     assert all(label_part(item["id"], 0.5) for item in label)
     assert not any(label_part(item["id"], 0.5) for item in pretrain)
+
+
+def test_a_runs_label_part_is_the_classifier_steps_division(tmp_path):
+    """Scripts that retrain on a finished run's label part (demo_label_part) take the documents the pipeline's
+    classifier step took: the same host ids, whatever the passages."""
+    from tokfilter.corpus.demo import load_demo
+    from tokfilter.labels.benchmark import BenchmarkConfig, load_benchmark, make_benchmark, write_benchmark
+
+    docs = [d for domain in ("forget", "retain", "general") for d in load_demo("train", domain)[:40]]
+    config = BenchmarkConfig(seed=0)
+    write_benchmark(make_benchmark(docs, config), tmp_path, config, ["demo-subset"])
+    train = load_benchmark(tmp_path, "train")
+    label, pretrain = label_and_pretrain(train, 0.5)
+    assert label and pretrain and len(label) + len(pretrain) == len(train)
+    assert [b.document.id for b in demo_label_part(tmp_path)] == [b.document.id for b in label]
+    assert all(label_part(b.document.id, 0.5) for b in label)
+    assert len(demo_label_part(tmp_path, 0.3)) < len(label)  # a smaller fraction: a subset
 
 
 def test_out_of_fold_counts_shared_ids_and_passage_donors():

@@ -21,9 +21,12 @@ overlap of the ids actually used, donors' ids included, rather than assuming it 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TypeVar
 
 from tokfilter.corpus.normalize import unit_hash
+from tokfilter.labels.benchmark import BenchmarkDoc, load_benchmark
+from tokfilter.pipeline.experiment import ClassifierSection
 
 T = TypeVar("T")
 METHOD = "disjoint label/pretrain split of the train documents"
@@ -41,6 +44,19 @@ def divide(items: Iterable[T], fraction: float, key: Callable[[T], str]) -> tupl
     for item in items:
         (label if label_part(key(item), fraction) else pretrain).append(item)
     return label, pretrain
+
+
+def label_and_pretrain(train: Iterable[BenchmarkDoc], fraction: float) -> tuple[list[BenchmarkDoc], list[BenchmarkDoc]]:
+    """(label part, pretrain part) of the benchmark's train split, by each (host) document's id."""
+    return divide(train, fraction, key=lambda b: b.document.id)
+
+
+def demo_label_part(benchmark: str | Path, fraction: float | None = None) -> list[BenchmarkDoc]:
+    """The label part of a finished run's benchmark (benchmark/train.jsonl.gz): what its classifier trained on.
+    `fraction` defaults to `[classifier] label_fraction`'s default, the shipped demos' value."""
+    if fraction is None:
+        fraction = ClassifierSection().label_fraction
+    return label_and_pretrain(load_benchmark(benchmark, "train"), fraction)[0]
 
 
 def source_ids(meta: dict) -> set[str]:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from tokfilter.errors import UserError
 from tokfilter.labels.benchmark import kind_counts, make_benchmark
 from tokfilter.pipeline.experiment import Experiment
-from tokfilter.pipeline.folds import divide
+from tokfilter.pipeline.folds import label_and_pretrain
 from tokfilter.pipeline.steps import corpus, pretrain
 from tokfilter.posthoc.chat import (
     default_general_path,
@@ -171,7 +171,7 @@ def make_plan(exp: Experiment, measure: bool = False) -> Plan:
     train_chars = sum(len(doc.text) for doc in parts["train"])
     tokens_per_char = sum(c["tokens"] for c in counts["train"].values()) / max(train_chars, 1)
     fraction = exp.classifier.label_fraction
-    folds = dict(zip(("label", "pretrain"), divide(benchmark["train"], fraction, key=lambda b: b.document.id),
+    folds = dict(zip(("label", "pretrain"), label_and_pretrain(benchmark["train"], fraction),
                      strict=True))
     fold_counts = {name: {"documents": len(items), "forget_documents": sum(1 for b in items if b.spans),
                           "tokens": int(round(tokens_per_char * sum(len(b.document.text) for b in items))),

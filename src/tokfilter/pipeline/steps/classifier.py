@@ -25,7 +25,7 @@ from tokfilter.errors import UserError
 from tokfilter.labels.benchmark import load_benchmark
 from tokfilter.labels.teacher import teacher_labels, teacher_metrics
 from tokfilter.pipeline.context import Context, log
-from tokfilter.pipeline.folds import divide, out_of_fold
+from tokfilter.pipeline.folds import label_and_pretrain, out_of_fold
 from tokfilter.shards import ShardSet
 
 NAME = "classifier"
@@ -49,7 +49,7 @@ def run(ctx: Context) -> dict:
     shutil.rmtree(out / "classifier", ignore_errors=True)
     shutil.rmtree(out / "baselines", ignore_errors=True)
     split = {name: load_benchmark(out / "benchmark", name) for name in ("train", "valid", "test")}
-    label, _ = divide(split["train"], c.label_fraction, key=lambda b: b.document.id)
+    label, _ = label_and_pretrain(split["train"], c.label_fraction)
     fold = _out_of_fold(ctx, label)
     log(f"classifier: trains on {fold['label_documents']:,} label-part documents; the {fold['pretrain_documents']:,} "
         "pretrain-part documents in shards/ are scored out of sample")

@@ -23,7 +23,7 @@ from tokfilter.errors import UserError
 from tokfilter.labels.benchmark import load_benchmark
 from tokfilter.labels.sidecar import write_label_sidecar
 from tokfilter.pipeline.context import Context
-from tokfilter.pipeline.folds import divide
+from tokfilter.pipeline.folds import label_and_pretrain
 from tokfilter.shards import ShardSet, write_shards
 
 NAME = "shards"
@@ -51,7 +51,7 @@ def run(ctx: Context) -> dict:
     out = ctx.out
     tokenizer = ctx.tokenizer()
     fraction = ctx.exp.classifier.label_fraction
-    label, train = divide(load_benchmark(out / "benchmark", "train"), fraction, key=lambda b: b.document.id)
+    label, train = label_and_pretrain(load_benchmark(out / "benchmark", "train"), fraction)
     if not train:
         raise UserError(f"no document of the train split falls in the pretrain part ({len(label)} in the label part): "
                         f"lower [classifier] label_fraction (now {fraction}) or add data")
