@@ -3,10 +3,14 @@ none of its documents comes from the embedded demo corpus (by id or by any share
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tokfilter.classify.devset import GROUPS, groups, load_devset
 from tokfilter.corpus.demo import load_demo
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +64,8 @@ def test_no_document_from_the_demo_corpus(devset, shared_window):
     assert shared_window(documents, demo) is None
 
 
-def test_evaluate_on_devset_reports_every_group_with_keep_flagged(small_bench, tokenizer, tiny_budget, tmp_path):
+def test_evaluate_on_devset_reports_every_group_with_keep_flagged(small_bench, tokenizer, tiny_budget, tmp_path,
+                                                                  monkeypatch):
     """The figures the demo and scripts/classifier_steps.py read: per group, precision / recall / F1, the forget
     fraction and the share of keep tokens flagged, consistent with each other."""
     from tokfilter.classify.devset import evaluate_on_devset
@@ -78,3 +83,26 @@ def test_evaluate_on_devset_reports_every_group_with_keep_flagged(small_bench, t
     if mixed["recall"] > 0:
         assert f1_at_share(mixed["recall"], mixed["keep_flagged"], mixed["forget_fraction"]) == pytest.approx(
             mixed["f1"], abs=0.01)
+
+    # scripts/false_positives.py splits the same flagged keep tokens by cause: its counts are the metrics' own
+    monkeypatch.syspath_prepend(str(SCRIPTS))
+    import false_positives
+
+    split = false_positives.false_positives(tmp_path / "bilm", examples=3)["groups"]
+    for group in GROUPS:
+        row = split[group]
+        assert sum(c["tokens"] for c in row["causes"].values()) == row["flagged"]
+        assert row["keep_flagged"] == pytest.approx(result[group]["keep_flagged"], abs=1e-4)
+        assert len(row["examples"]) <= 3 and all(e["cause"] in false_positives.CAUSES for e in row["examples"])
+
+
+def test_false_positive_causes(monkeypatch):
+    import numpy as np
+
+    monkeypatch.syspath_prepend(str(SCRIPTS))
+    from false_positives import cause
+
+    gold = np.array([0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0], dtype=bool)
+    segments = [(0, 3), (3, 6), (6, 9), (9, 12)]
+    assert [cause(gold, segments, k) for k in range(4)] == ["next to forget", "same sentence", "next to forget",
+                                                              "isolated"]
