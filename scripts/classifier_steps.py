@@ -11,6 +11,8 @@ and all of them in --json.
     python scripts/classifier_steps.py --run OUT --steps teacher --bleed --json FILE  # the teacher-labelled set
     python scripts/classifier_steps.py --run OUT --steps NAME --train-labels FILE ...  # label part relabelled
         # (scripts/teacher_relabel.py writes FILE: the teacher's labels on the host text)
+    python scripts/classifier_steps.py --run OUT --steps NAME --set init=DIR ...  # a setting changed in every row
+        # (e.g. LMs from `scripts/build_bilm_init.py --steps 4800 --out DIR`)
 
 With --bleed each row also gets scripts/context_bleed.py's measurements of the trained classifier (how far its
 verdict spreads from a document's context into a sentence of the other side; the canary documents' flagged share).
@@ -29,7 +31,10 @@ import context_bleed  # scripts/context_bleed.py (this script's folder is on sys
 
 from tokfilter.atomic import write_json
 from tokfilter.classify.devset import evaluate_on_devset
+from tokfilter.classify.settings import budget_settings
 from tokfilter.classify.train import train_classifier
+from tokfilter.config import parse_override
+from tokfilter.errors import UserError
 from tokfilter.labels.benchmark import load_benchmark
 from tokfilter.labels.spans import load_labels
 from tokfilter.pipeline.experiment import ClassifierSection
@@ -128,6 +133,8 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="*", type=int, default=[0])
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--bleed", action="store_true", help="add scripts/context_bleed.py's measurements per row")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="sets",
+                        help="a classifier setting (TOML value) applied on top of every step's, e.g. init=DIR")
     parser.add_argument("--train-labels", type=Path, default=None,
                         help="labels JSONL replacing the label part's spans (scripts/teacher_relabel.py)")
     args = parser.parse_args()
@@ -137,14 +144,20 @@ def main() -> None:
     unknown = [name for name in names if name not in known]
     if unknown:
         parser.error(f"unknown step {unknown[0]!r} (known: probes, natural, teacher, {', '.join(known)})")
+    try:  # an unknown key or a bad value fails now, not after the data is read
+        extra = dict(parse_override(pair) for pair in args.sets)
+        budget_settings("full", extra)
+    except UserError as err:
+        parser.error(str(err))
     data, rows = load_items(args.run), []
     if args.train_labels:
         data = relabel(data, args.train_labels)
     bleed = context_bleed.inputs(data["test"]) if args.bleed else None  # once, from the test items already read
     for name in names:
         for seed in args.seeds:
-            row = {"step": name, "settings": known[name],
-                   **measure(data, known[name], seed, bleed)}
+            settings = {**known[name], **extra}
+            row = {"step": name + "".join(f", {k} = {v}" for k, v in extra.items()), "settings": settings,
+                   **measure(data, settings, seed, bleed)}
             print(json.dumps(row), flush=True)
             rows.append(row)
     if args.json:

@@ -183,6 +183,26 @@ def test_steps_harness_relabels_every_label_part_document(scripts, small_bench, 
         classifier_steps.relabel(data, path)
 
 
+def test_steps_harness_checks_set_before_reading_the_run(scripts, tmp_path, monkeypatch, capsys):
+    """classifier_steps.py --set KEY=VALUE is checked against the classifier settings before the run is read."""
+    import classifier_steps
+
+    name = "recipe, sentence-min + natural x6 (both demos)"
+    missing = str(tmp_path / "no-run")
+    monkeypatch.setattr("sys.argv", ["classifier_steps.py", "--run", missing, "--steps", name, "--set", "bogus=1"])
+    with pytest.raises(SystemExit) as exit_info:
+        classifier_steps.main()
+    assert exit_info.value.code == 2 and "unknown key 'bogus'" in capsys.readouterr().err
+    monkeypatch.setattr("sys.argv", ["classifier_steps.py", "--run", missing, "--steps", name, "--set", "d_model=0"])
+    with pytest.raises(SystemExit):
+        classifier_steps.main()
+    assert "d_model = 0" in capsys.readouterr().err
+    monkeypatch.setattr("sys.argv", ["classifier_steps.py", "--run", missing, "--steps", name, "--set",
+                                     "finetune_steps=10"])
+    with pytest.raises(Exception, match="no-run"):  # a valid setting passes the check; then the missing run fails
+        classifier_steps.main()
+
+
 def test_relabel_feature_cache_is_reused_only_for_the_same_documents_and_labels(scripts, small_bench, tmp_path):
     """scripts/teacher_relabel.py reads SmolLM2 again when the documents or their labels differ from the cached ones,
     not otherwise, and leaves no temporary files."""
