@@ -26,8 +26,9 @@ from pathlib import Path
 
 from tokfilter.atomic import write_text
 from tokfilter.classify.devset import load_devset
-from tokfilter.classify.natural import text_key
+from tokfilter.classify.natural import normalized, text_key
 from tokfilter.corpus.demo import load_demo
+from tokfilter.jsonl import json_lines
 from tokfilter.labels.spans import write_labels
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,10 +53,6 @@ def _demo_builder():
     return module
 
 
-def _norm(text: str) -> str:
-    return re.sub(r"\s+", " ", text.lower())
-
-
 def medical_words(text: str) -> int:
     return len(MEDICAL_WORDS.findall(text))
 
@@ -63,19 +60,19 @@ def medical_words(text: str) -> int:
 def candidates(data: Path) -> dict[str, list[dict]]:
     """Records of each source absent from the demo corpus and the dev set, with >= 2 medical-looking words."""
     taken = load_demo() + load_devset()[0]
-    grams = {text[i:i + GRAM] for doc in taken for text in [_norm(doc.text)]
+    grams = {text[i:i + GRAM] for doc in taken for text in [normalized(doc.text)]
              for i in range(max(1, len(text) - GRAM + 1))}
     ids = {doc.id.split("#")[0] for doc in taken}
 
     def unseen(text: str) -> bool:
-        text = _norm(text)
+        text = normalized(text)
         return not any(text[i:i + GRAM] in grams for i in range(0, max(1, len(text) - GRAM + 1), 7))
 
     detokenize = _demo_builder().detokenize_wikitext  # the demo corpus holds WikiText detokenized
     out = {}
     for source in ("bbc_news", "brown", "wikitext2_articles", "patient_reviews", "medquad_answers"):
         with gzip.open(data / "corpora" / f"{source}.jsonl.gz", "rt", encoding="utf-8") as fh:
-            records = [json.loads(line) for line in fh]
+            records = [record for _, record in json_lines(fh, fh.name)]
         prepare = detokenize if source == "wikitext2_articles" else (lambda text: text)
         out[source] = [r for r in records
                        if r["id"] not in ids and unseen(prepare(r["text"])) and medical_words(r["text"]) >= 2]

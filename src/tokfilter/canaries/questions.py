@@ -17,6 +17,7 @@ from tokfilter.atomic import write_text
 from tokfilter.canaries.facts import Fact, prefix
 from tokfilter.errors import UserError
 from tokfilter.evaluate.mcq_data import parse_generic
+from tokfilter.jsonl import json_lines
 
 REQUIRED = ("id", "question", "choices", "answer", "domain", "placement", "exposures", "template", "fact")
 
@@ -51,17 +52,7 @@ def read_questions(path: str | Path) -> list[dict]:
     if not path.is_file():
         raise UserError(f"{path}: no such canary questions file")
     out = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as err:
-        raise UserError(f"{path}: invalid UTF-8 ({err.reason} at byte {err.start})") from None
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            raise UserError(f"{path}:{number}: not JSON") from None
+    for number, record in json_lines(path.read_bytes().splitlines(), path):
         missing = [k for k in REQUIRED if not isinstance(record, dict) or k not in record]
         if missing:
             raise UserError(f"{path}:{number}: not a canary question (missing {', '.join(missing)}); "

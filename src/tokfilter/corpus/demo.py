@@ -12,12 +12,12 @@ domain, `demo:DOMAIN:SPLIT` one domain's split (e.g. `demo:forget:train`) and `d
 from __future__ import annotations
 
 import gzip
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
 from tokfilter.corpus.document import Document
 from tokfilter.errors import UserError
+from tokfilter.jsonl import json_lines
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo_data"
 DOMAINS = ("forget", "retain", "general")
@@ -55,8 +55,7 @@ def load_demo(split: str | Iterable[str] | None = None,
     documents = []
     for domain in wanted:
         with gzip.open(files[domain], "rt", encoding="utf-8") as fh:
-            for line in fh:
-                record = json.loads(line)
+            for _, record in json_lines(fh, files[domain]):
                 if record["split"] not in splits:
                     continue
                 documents.append(Document(id=record["id"], text=record["text"], domain=record["domain"],

@@ -17,7 +17,6 @@ from __future__ import annotations
 import glob
 import gzip
 import io
-import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import Any, BinaryIO
 from tokfilter.corpus.demo import is_demo_spec, load_demo_spec
 from tokfilter.corpus.document import Document
 from tokfilter.errors import UserError
+from tokfilter.jsonl import json_lines
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 TEXT_SUFFIXES = (".txt", ".text", ".md")
@@ -126,19 +126,9 @@ def read_jsonl(path: Path, text_field: str = "text", id_field: str = "id",
     stem = source_stem(path)
     try:
         with _open_binary(path) as raw:
-            for line_no, raw_line in enumerate(raw, 1):
-                where = f"{path}:{line_no}"
-                try:
-                    line = raw_line.decode("utf-8")
-                except UnicodeDecodeError as err:
-                    raise UserError(f"{where}: invalid UTF-8 ({err.reason} at byte {err.start})") from None
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise UserError(f"{where}: malformed JSON ({err.msg} at column {err.colno})") from None
-                yield _record_to_document(record, where, text_field, id_field, f"{stem}:{line_no}", domain)
+            for line_no, record in json_lines(raw, path):
+                yield _record_to_document(record, f"{path}:{line_no}", text_field, id_field, f"{stem}:{line_no}",
+                                          domain)
     except (OSError, EOFError) as err:
         if isinstance(err, FileNotFoundError):
             raise UserError(f"{path}: no such file") from None

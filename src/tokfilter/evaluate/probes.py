@@ -41,6 +41,7 @@ from pathlib import Path
 from tokfilter.atomic import write_json, write_text
 from tokfilter.corpus.demo import load_demo
 from tokfilter.errors import UserError
+from tokfilter.jsonl import json_lines
 
 PROBE_DATA = Path(__file__).parent / "probe_data"
 PROBES = {  # kind -> (source file, file written, subject)
@@ -66,8 +67,7 @@ def read_definitions(path: Path) -> list[tuple[str, str, str, str]]:
     """(id, name, definition, group) for every usable ontology entry of a definitions file."""
     entries = []
     with gzip.open(path, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            record = json.loads(line)
+        for _, record in json_lines(fh, path):
             name, sep, definition = record["text"].partition(". ")
             if not sep:
                 continue

@@ -38,6 +38,7 @@ from tokfilter.corpus import read_corpus
 from tokfilter.corpus.document import Document
 from tokfilter.corpus.normalize import unit_hash
 from tokfilter.errors import UserError
+from tokfilter.jsonl import json_lines
 from tokfilter.labels.coarse import sentence_bounds
 from tokfilter.labels.spans import Span, load_labels, write_labels
 
@@ -316,7 +317,7 @@ def load_benchmark(directory: str | Path, split: str) -> list[BenchmarkDoc]:
     labels = load_labels(labels_path)
     out = []
     with gzip.open(docs_path, "rt", encoding="utf-8") as fh:
-        for record in map(json.loads, fh):
+        for _, record in json_lines(fh, docs_path):
             doc_id = record.pop("id")
             text = record.pop("text")
             domain = record.pop("domain")

@@ -8,6 +8,7 @@ overlap, so the same label file serves a 4k BPE, GPT-2's tokenizer or a classifi
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import numpy as np
 
 from tokfilter.atomic import atomic_path
 from tokfilter.errors import UserError
+from tokfilter.jsonl import json_lines
 
 Span = tuple[int, int, float]
 
@@ -115,17 +117,11 @@ def token_scores_to_spans(scores: np.ndarray, offsets: np.ndarray, threshold: fl
 def read_labels(path: str | Path) -> Iterator[tuple[str, list[Span]]]:
     """Stream (doc_id, spans) from a label file; malformed lines raise UserError naming file and line."""
     path = Path(path)
-    opener = __import__("gzip").open if path.name.endswith(".gz") else open
+    opener = gzip.open if path.name.endswith(".gz") else open
     try:
-        with opener(path, "rt", encoding="utf-8") as fh:
-            for line_no, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
+        with opener(path, "rb") as fh:
+            for line_no, record in json_lines(fh, path):
                 where = f"{path}:{line_no}"
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise UserError(f"{where}: malformed JSON ({err.msg})") from None
                 if not isinstance(record, dict) or "id" not in record or "spans" not in record:
                     raise UserError(f"{where}: a label record needs 'id' and 'spans'")
                 if not isinstance(record["spans"], list):
@@ -135,8 +131,6 @@ def read_labels(path: str | Path) -> Iterator[tuple[str, list[Span]]]:
         raise UserError(f"{path}: label file not found") from None
     except IsADirectoryError:
         raise UserError(f"{path}: is a directory, not a label file") from None
-    except UnicodeDecodeError as err:
-        raise UserError(f"{path}: invalid UTF-8 ({err.reason})") from None
 
 
 def load_labels(path: str | Path) -> dict[str, list[Span]]:

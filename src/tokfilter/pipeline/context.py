@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tokfilter.jsonl import json_lines
 from tokfilter.pipeline.cache import Stages
 from tokfilter.pipeline.experiment import Experiment
 from tokfilter.tokenizer import Tokenizer, load_tokenizer
@@ -35,7 +35,8 @@ class Context:
     def held_out_texts(self, domain: str) -> list[str]:
         """Clean held-out (test split) texts of one domain: what the domain losses and the attack measure."""
         path = self.out / "benchmark" / "eval-clean.jsonl"
-        return [r["text"] for r in map(json.loads, path.read_text().splitlines()) if r["domain"] == domain]
+        with path.open(encoding="utf-8") as fh:
+            return [r["text"] for _, r in json_lines(fh, path) if r["domain"] == domain]
 
     def run_dir(self, name: str) -> Path:
         return self.out / "runs" / name

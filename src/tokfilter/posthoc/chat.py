@@ -33,6 +33,7 @@ import numpy as np
 
 from tokfilter.errors import UserError
 from tokfilter.filtering import IGNORE_INDEX
+from tokfilter.jsonl import json_lines
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 USER_TAG = "User: "
@@ -106,15 +107,7 @@ def _records(path: Path) -> list[tuple[str, object]]:
         except json.JSONDecodeError as err:
             raise UserError(f"{path}: invalid JSON ({err})") from None
         return [(f"{path}: record {i + 1}", r) for i, r in enumerate(data)]
-    out = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            out.append((f"{path}:{n}", json.loads(line)))
-        except json.JSONDecodeError as err:
-            raise UserError(f"{path}:{n}: invalid JSON ({err.msg})") from None
-    return out
+    return [(f"{path}:{n}", record) for n, record in json_lines(text.splitlines(), path)]
 
 
 def read_chat_file(path: str | Path) -> list[ChatExample]:
