@@ -130,7 +130,8 @@ def main() -> None:
                      "tokens_seen": stats["tokens"], "final_loss_sum": stats["final_loss"],
                      "sample_loss": {"forward": round(fwd_loss, 4), "backward": round(bwd_loss, 4)},
                      "seconds": round(time.perf_counter() - t0, 1)},
-        "command": "python scripts/build_bilm_init.py --data ../shared/data " + " ".join(sys.argv[1:]),
+        "command": (f"python scripts/build_bilm_init.py --data ../shared/data --steps {args.steps} "
+                    f"--batch-size {args.batch_size} --lr {args.lr} --seed {args.seed}"),  # paths are this machine's
     })
     print(json.dumps({"corpus_tokens": total, **stats}))
 
