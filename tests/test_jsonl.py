@@ -6,6 +6,7 @@ import gzip
 
 import pytest
 
+from tokfilter.canaries.names import corpus_words
 from tokfilter.canaries.questions import read_questions
 from tokfilter.errors import UserError
 from tokfilter.jsonl import json_lines
@@ -31,8 +32,10 @@ def test_json_lines_names_the_file_and_line_of_a_bad_line(line, message):
 
 
 def test_readers_report_a_malformed_line_the_same_way(tmp_path):
-    """Labels (plain and gzip), canary questions and chat data all name the file and the line of a malformed record."""
-    for name, reader in (("l.jsonl", read_labels), ("q.jsonl", read_questions), ("c.jsonl", read_chat_file)):
+    """Labels (plain and gzip), canary questions, chat data and the canary name check's corpus words all name the file
+    and the line of a malformed record."""
+    for name, reader in (("l.jsonl", read_labels), ("q.jsonl", read_questions), ("c.jsonl", read_chat_file),
+                         ("w.jsonl", lambda path: corpus_words([path]))):
         path = tmp_path / name
         path.write_text('\n  \n{"id": "d2", "spans": [\n', encoding="utf-8")
         with pytest.raises(UserError, match=rf"{name}:3: malformed JSON \(Expecting value at column 24\)"):

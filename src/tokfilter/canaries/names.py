@@ -12,8 +12,6 @@ question can match two entities.
 from __future__ import annotations
 
 import gzip
-import io
-import json
 import random
 import re
 from collections.abc import Iterable
@@ -21,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from tokfilter.corpus.demo import demo_files
+from tokfilter.jsonl import json_lines
 
 _WORD = re.compile(r"[a-z]+")
 _ONSETS = ("b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "dr", "gr", "kr", "tr",
@@ -36,19 +35,13 @@ def words_of(text: str) -> set[str]:
     return set(_WORD.findall(text.lower()))
 
 
-def _jsonl_lines(path: Path) -> Iterable[str]:
-    raw = gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
-    with io.TextIOWrapper(raw, encoding="utf-8") as fh:
-        yield from fh
-
-
 def corpus_words(paths: Iterable[str | Path], text_field: str = "text") -> set[str]:
     """Every lowercase word of the `text_field` of JSON Lines files (optionally gzip)."""
     words: set[str] = set()
-    for path in paths:
-        for line in _jsonl_lines(Path(path)):
-            if line.strip():
-                words |= words_of(str(json.loads(line).get(text_field, "")))
+    for path in map(Path, paths):
+        with (gzip.open if path.name.endswith(".gz") else open)(path, "rb") as fh:
+            for _, record in json_lines(fh, path):
+                words |= words_of(str(record.get(text_field, "")))
     return words
 
 
