@@ -285,7 +285,7 @@ def main() -> None:
                                 threshold)
 
     if args.dev_only:
-        dev_report = {group: {**m, "f1_at_6pct_forget": f1_at_share(m["recall"], m["keep_flagged"], 0.06)}
+        dev_report = {group: {**m, "f1_at_6pct": f1_at_share(m["recall"], m["keep_flagged"], 0.06)}
                       for group, m in dev_report.items()}
         write_json(args.dev_only, {"threshold": round(float(threshold), 3), "valid": prf(valid_p, valid_y, threshold),
                                    "dev": dev_report, "seed": args.seed, "train_documents": len(train),
