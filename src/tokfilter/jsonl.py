@@ -19,18 +19,17 @@ from tokfilter.errors import UserError
 def json_lines(lines: Iterable[str | bytes], path: str | Path) -> Iterator[tuple[int, Any]]:
     """(line number, parsed value) for every non-blank line of `lines` (text, or bytes decoded as UTF-8 here so that
     a bad byte is reported with its line)."""
-    for line_no, line in enumerate(lines, 1):
-        where = f"{path}:{line_no}"
+    for line_no, line in enumerate(lines, 1):  # the file:line text is built only for an error (a hot loop)
         if isinstance(line, bytes):
             try:
                 line = line.decode("utf-8")
             except UnicodeDecodeError as err:
-                raise UserError(f"{where}: invalid UTF-8 ({err.reason} at byte {err.start})") from None
+                raise UserError(f"{path}:{line_no}: invalid UTF-8 ({err.reason} at byte {err.start})") from None
         if not line.strip():
             continue
         try:
             value = json.loads(line.rstrip("\r\n"))  # so a line cut short reports its own last column
         except json.JSONDecodeError as err:
             message = err.msg.removesuffix(" at")  # "Unterminated string starting at" + " at column N"
-            raise UserError(f"{where}: malformed JSON ({message} at column {err.colno})") from None
+            raise UserError(f"{path}:{line_no}: malformed JSON ({message} at column {err.colno})") from None
         yield line_no, value
