@@ -25,7 +25,8 @@ exposures = [6, 12]
 
 
 @pytest.fixture(scope="module")
-def canary_run(tmp_path_factory, micro_experiment):
+def canary_run(tmp_path_factory, micro_experiment, shared_data):
+    """The micro run; the sentence teacher reads the default medical lexicons of ../shared/data (skips without)."""
     root = tmp_path_factory.mktemp("canary")
     text = micro_experiment("canary").replace("[refusal]", "[refusal]\nenabled = false")
     text = text.replace("[classifier]\n", '[classifier]\nlabels = "sentence"\nlabel_docs = 60\n')

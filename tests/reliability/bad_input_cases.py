@@ -36,6 +36,7 @@ class Case:
     setup: Callable[[Path, dict], None] | None = None
     output: str | None = None  # path (formatted like argv) that must not exist afterwards
     expect: str = ""  # a substring the message must contain (case-insensitive), to show it names the problem
+    shared_data: bool = False  # the command reads ../shared/data (the default medical lexicons): skipped without it
 
     def args(self, work: Path, env: dict) -> list[str]:
         return [a.format(w=work, **env) for a in self.argv]
@@ -304,7 +305,8 @@ CASES: list[Case] = [
          ["shards", "verify", "{shards}", "--tokenizer", "{other_tokenizer}"], None, None, "tokenizer"),
     # label / labels
     Case("label-lexicon-missing-corpus", "corpus file does not exist",
-         ["label", "lexicon", "{w}/nope.jsonl", "--out", "{w}/labels.jsonl"], None, "{w}/labels.jsonl", "nope"),
+         ["label", "lexicon", "{w}/nope.jsonl", "--out", "{w}/labels.jsonl"], None, "{w}/labels.jsonl", "nope",
+         shared_data=True),
     Case("label-lexicon-missing-lexicon", "lexicon file does not exist",
          ["label", "lexicon", "{corpus}", "--lexicon", "{w}/nope.txt", "--out", "{w}/labels.jsonl"], None,
          "{w}/labels.jsonl", "nope.txt"),
@@ -313,7 +315,8 @@ CASES: list[Case] = [
          None, "{w}/labels.jsonl", "threshold"),
     Case("label-sentence-malformed", "corpus with invalid UTF-8",
          ["label", "sentence", "{w}/c.jsonl", "--out", "{w}/labels.jsonl"],
-         write("c.jsonl", b'{"id": "a", "text": "\xff\xfe bad"}\n'), "{w}/labels.jsonl", "c.jsonl"),
+         write("c.jsonl", b'{"id": "a", "text": "\xff\xfe bad"}\n'), "{w}/labels.jsonl", "c.jsonl",
+         shared_data=True),
     Case("label-sae-missing-model", "--model directory does not exist",
          ["label", "sae", "{corpus}", "--model", "{w}/nope", "--layer", "0", "--train-sae", "--out", "{w}/labels.jsonl"], None,
          "{w}/labels.jsonl", "nope"),

@@ -55,7 +55,8 @@ def test_case_ids_unique_and_every_command_covered():
     assert not missing, f"commands without a bad-input case: {missing}"
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+@pytest.mark.parametrize("case", [pytest.param(c, marks=[pytest.mark.shared_data] if c.shared_data else [], id=c.id)
+                                  for c in CASES])
 def test_bad_input_exits_2_cleanly(case, env, tmp_path):
     work = tmp_path / "w"
     code, stdout, stderr, trace = run_case(case, work, env)
